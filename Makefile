@@ -1,0 +1,38 @@
+# inkloop: `make run` serves the app, `make test` runs the whole suite.
+# Both create the virtualenv and start the services they need (see webapp/devstack.py).
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-requirements
+PYTEST_ARGS ?=
+DEMO_DATA ?=
+
+.PHONY: venv run test migrate bench-recognizer bench-detector clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	DEBUG=$${DEBUG:-1} DEMO_DATA="$(DEMO_DATA)" $(BIN)/python -m webapp.devstack run -- \
+		$(BIN)/python manage.py runserver 0.0.0.0:8000
+
+test: venv
+	$(BIN)/python -m webapp.devstack exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+migrate: venv
+	$(BIN)/python -m webapp.devstack exec -- $(BIN)/python manage.py migrate
+
+bench-recognizer: venv
+	$(BIN)/python bench/recognizer.py
+
+bench-detector: venv
+	$(BIN)/python bench/detector.py
+
+clean:
+	rm -rf .devstack .pytest_cache

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from webapp.api.serializers import LineIn, LineOut, LineUpdateIn, PageLinesIn, RevisionOut
+from webapp.corpus import selectors, services
+from webapp.corpus.lines import LineData
+from webapp.projects.selectors import access_project
+
+
+def conflict_response(line) -> Response:
+    return Response({"detail": f"This line changed since you read it (it is now at version {line.version}). "
+                               "Reload it and apply your edit again.", "current": LineOut(line).data},
+                    status=status.HTTP_409_CONFLICT)
+
+
+class PageLinesApi(APIView):
+    @extend_schema(responses=LineOut(many=True))
+    def get(self, request, project_id: int, page_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        page = selectors.access_page(project=project, page_id=page_id)
+        return Response(LineOut(selectors.line_list(page=page).select_related("verified_by"), many=True).data)
+
+    @extend_schema(request=LineIn, responses={201: LineOut})
+    def post(self, request, project_id: int, page_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        page = selectors.access_page(project=project, page_id=page_id)
+        data = LineIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        line = services.line_create(page=page, user=request.user, data=LineData(**data.validated_data))
+        return Response(LineOut(line).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PageLinesIn, responses=LineOut(many=True),
+                   description="Replace the page's lines in one transaction. Lines with an id (and the version "
+                               "they were read at) are updated in place; lines without one are created; the "
+                               "page's other lines are deleted. A stale version answers 409 with the current lines.")
+    def put(self, request, project_id: int, page_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        page = selectors.access_page(project=project, page_id=page_id)
+        data = PageLinesIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            lines = services.page_lines_replace(
+                page=page, user=request.user, lines=[LineData(**line) for line in data.validated_data["lines"]])
+        except services.PageLinesConflict as conflict:
+            return Response({"detail": f"Lines {conflict.stale_ids} changed since you read them; reload the page.",
+                             "stale_ids": conflict.stale_ids, "current": LineOut(conflict.lines, many=True).data},
+                            status=status.HTTP_409_CONFLICT)
+        return Response(LineOut(lines, many=True).data)
+
+
+class LineDetailApi(APIView):
+    class DeleteIn(serializers.Serializer):
+        version = serializers.IntegerField(min_value=1, help_text="The version the deletion is based on.")
+
+    @extend_schema(responses=LineOut)
+    def get(self, request, project_id: int, line_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        return Response(LineOut(selectors.access_line(project=project, line_id=line_id)).data)
+
+    @extend_schema(request=LineUpdateIn, responses={200: LineOut, 409: LineOut})
+    def patch(self, request, project_id: int, line_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        line = selectors.access_line(project=project, line_id=line_id)
+        data = LineUpdateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        try:
+            line = services.line_update(
+                line_id=line.pk, page=line.page, user=request.user, expected_version=fields["version"],
+                text=fields.get("text"), bbox=fields.get("bbox"), polygon=fields.get("polygon"),
+                baseline=fields.get("baseline"), set_polygon="polygon" in fields, set_baseline="baseline" in fields)
+        except services.LineConflict as conflict:
+            return conflict_response(conflict.line)
+        return Response(LineOut(line).data)
+
+    @extend_schema(parameters=[OpenApiParameter("version", int, required=True)], responses={204: None, 409: LineOut})
+    def delete(self, request, project_id: int, line_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        line = selectors.access_line(project=project, line_id=line_id)
+        data = self.DeleteIn(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        try:
+            services.line_delete(line_id=line.pk, page=line.page, user=request.user,
+                                 expected_version=data.validated_data["version"])
+        except services.LineConflict as conflict:
+            return conflict_response(conflict.line)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LineRevisionsApi(APIView):
+    @extend_schema(responses=RevisionOut(many=True))
+    def get(self, request, project_id: int, line_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        revisions = selectors.line_revisions(line_ref=line_id, project=project)
+        if not revisions.exists():
+            selectors.access_line(project=project, line_id=line_id)  # 404 for lines of other projects
+        return Response(RevisionOut(revisions, many=True).data)

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import mimetypes
+
+from django.http import FileResponse, Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from webapp.api.serializers import ImportOut, PageOut, PageUploadIn, PageUploadOut, SearchHitOut
+from webapp.corpus import selectors, services, transfer
+from webapp.corpus.models import PageStatus, Split
+from webapp.corpus.signing import page_from_token
+from webapp.ingest import UploadRejected
+from webapp.projects.models import Role
+from webapp.projects.selectors import access_project
+
+
+class PagePagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def read_uploads(request, *, field: str = "files") -> list[tuple[str, bytes]]:
+    """The uploaded files as (name, bytes), refusing oversize files before reading them."""
+    limit = services.ingest_limits().max_upload_bytes
+    uploads = request.FILES.getlist(field)
+    if not uploads:
+        raise ValidationError({field: "Attach one or more files in the multipart field 'files'."})
+    files = []
+    for upload in uploads:
+        if upload.size > limit:
+            raise UploadRejected(f"{upload.name} is {upload.size} bytes; the limit is {limit} bytes.")
+        files.append((upload.name, upload.read()))
+    return files
+
+
+class PageListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class FilterIn(serializers.Serializer):
+        status = serializers.ChoiceField(choices=PageStatus.choices, required=False)
+        split = serializers.ChoiceField(choices=Split.choices, required=False)
+        group = serializers.CharField(required=False)
+        has_verified_lines = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    @extend_schema(parameters=[FilterIn], responses=PageOut(many=True))
+    def get(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        filters = self.FilterIn(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        pages = selectors.page_list(project=project, **filters.validated_data)
+        paginator = PagePagination()
+        chunk = paginator.paginate_queryset(pages, request, view=self)
+        return paginator.get_paginated_response(PageOut(chunk, many=True, context={"request": request}).data)
+
+    @extend_schema(request=PageUploadIn, responses={201: PageUploadOut(many=True)},
+                   description="Upload images (JPEG/PNG/TIFF), multi-page TIFFs, PDFs or zips of them. "
+                               "An image already in the project returns the existing page (created=false).")
+    def post(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
+        stored = services.pages_upload(project=project, user=request.user, files=read_uploads(request),
+                                       group=request.data.get("group") or None)
+        pages = []
+        for item in stored:
+            item.page.created = item.created
+            pages.append(item.page)
+        any_created = any(item.created for item in stored)
+        return Response(PageUploadOut(pages, many=True, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED if any_created else status.HTTP_200_OK)
+
+
+class PageDetailApi(APIView):
+    @extend_schema(responses=PageOut)
+    def get(self, request, project_id: int, page_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        page = selectors.page_list(project=project).filter(pk=page_id).first()
+        if page is None:
+            raise Http404("No such page in this project.")
+        return Response(PageOut(page, context={"request": request}).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, project_id: int, page_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
+        services.pages_delete(pages=[selectors.access_page(project=project, page_id=page_id)])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LayoutImportApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request=PageUploadIn, responses={201: ImportOut},
+                   description="ALTO (v2-v4) or PAGE XML (2013, 2019) files with their images, loose or zipped.")
+    def post(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
+        result = transfer.layout_import(project=project, user=request.user, files=read_uploads(request),
+                                        group=request.data.get("group") or None)
+        pages = []
+        for item in result.stored:
+            item.page.created = item.created
+            pages.append(item.page)
+        body = {"pages_created": result.pages_created, "pages_existing": len(pages) - result.pages_created,
+                "lines_created": result.lines_created, "pages": pages}
+        return Response(ImportOut(body, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+EXPORT_PARAMETER = OpenApiParameter("format", str, enum=list(transfer.EXPORT_FORMATS), default="alto")
+
+
+def export_response(pages, *, fmt: str, filename: str) -> HttpResponse:
+    if fmt not in transfer.EXPORT_FORMATS:
+        raise ValidationError({"format": f"Unknown format {fmt!r}; one of {', '.join(transfer.EXPORT_FORMATS)}."})
+    response = HttpResponse(transfer.pages_export(pages=pages, fmt=fmt), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{filename}-{fmt}.zip"'
+    return response
+
+
+class ProjectExportApi(APIView):
+    @extend_schema(parameters=[EXPORT_PARAMETER], responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
+        pages = list(selectors.page_list(project=project))
+        return export_response(pages, fmt=request.query_params.get("format", "alto"), filename=f"project-{project.pk}")
+
+
+class PageExportApi(APIView):
+    @extend_schema(parameters=[EXPORT_PARAMETER], responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, project_id: int, page_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
+        page = selectors.access_page(project=project, page_id=page_id)
+        return export_response([page], fmt=request.query_params.get("format", "alto"), filename=f"page-{page.pk}")
+
+
+class SearchApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("q", str, required=True)], responses=SearchHitOut(many=True))
+    def get(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        query = request.query_params.get("q", "").strip()
+        if not query:
+            raise ValidationError({"q": "Give the text to search for in ?q=."})
+        if len(query) > 200:
+            raise ValidationError({"q": "The search text is over 200 characters."})
+        paginator = PagePagination()
+        chunk = paginator.paginate_queryset(selectors.line_search(project=project, query=query), request, view=self)
+        return paginator.get_paginated_response(SearchHitOut(chunk, many=True).data)
+
+
+class PageImageApi(APIView):
+    """A page image by signed URL: the signature is the credential, so no login is needed."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
+    def get(self, request, token: str):
+        page = page_from_token(token)
+        if page is None:
+            return Response({"detail": "This image link is invalid or has expired."}, status=status.HTTP_403_FORBIDDEN)
+        content_type = mimetypes.types_map.get(page.extension, "application/octet-stream")
+        response = FileResponse(page.image.open("rb"), content_type=content_type)
+        response["Cache-Control"] = "private, max-age=3600"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response

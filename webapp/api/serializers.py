@@ -1,0 +1,146 @@
+"""Input and output shapes of the REST API (no business logic here)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from webapp.corpus.models import Line, LineRevision, Page
+from webapp.corpus.signing import page_image_url
+from webapp.projects.models import Membership, Project
+
+
+class ProjectOut(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent",
+                  "test_percent", "retrain_auto", "retrain_new_lines", "strategy", "created_at", "role"]
+
+    def get_role(self, project) -> str | None:
+        return getattr(project, "caller_role", None)
+
+
+class ProjectIn(serializers.ModelSerializer):
+    class Meta:
+        model = Project
+        fields = ["name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent",
+                  "test_percent", "retrain_auto", "retrain_new_lines", "strategy"]
+
+
+class MembershipOut(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    email = serializers.CharField(source="user.email")
+
+    class Meta:
+        model = Membership
+        fields = ["user_id", "username", "email", "role"]
+
+
+class MembershipIn(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Membership._meta.get_field("role").choices)
+
+
+class MembershipRoleIn(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership._meta.get_field("role").choices)
+
+
+class PageOut(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField()
+    line_count = serializers.IntegerField(read_only=True, required=False)
+    verified_line_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Page
+        fields = ["id", "original_name", "width", "height", "sha256", "group", "split", "status", "confidence",
+                  "ls_task_id", "created_at", "image_url", "line_count", "verified_line_count"]
+
+    def get_image_url(self, page) -> str:
+        return page_image_url(page, self.context.get("request"))
+
+
+class PageUploadOut(PageOut):
+    created = serializers.BooleanField()
+
+    class Meta(PageOut.Meta):
+        fields = PageOut.Meta.fields + ["created"]
+
+
+class PageUploadIn(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
+    group = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class LineOut(serializers.ModelSerializer):
+    bbox = serializers.SerializerMethodField()
+    verified = serializers.BooleanField(source="is_verified")
+    verified_by = serializers.CharField(source="verified_by.username", default=None)
+
+    class Meta:
+        model = Line
+        fields = ["id", "page_id", "order", "bbox", "polygon", "baseline", "text", "source", "confidence",
+                  "char_confidences", "version", "verified", "verified_by", "verified_at", "ls_region_id",
+                  "updated_at"]
+
+    def get_bbox(self, line) -> list[int]:
+        return list(line.bbox)
+
+
+class SearchHitOut(LineOut):
+    page_name = serializers.CharField(source="page.original_name")
+    similarity = serializers.FloatField()
+
+    class Meta(LineOut.Meta):
+        fields = LineOut.Meta.fields + ["page_name", "similarity"]
+
+
+def points_field(**kwargs) -> serializers.ListField:
+    """A list of [x, y] pairs in page pixels."""
+    point = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
+    return serializers.ListField(child=point, max_length=10_000, **kwargs)
+
+
+class LineIn(serializers.Serializer):
+    bbox = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4)
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False, default="")
+    polygon = points_field(required=False, allow_null=True)
+    baseline = points_field(required=False, allow_null=True)
+
+
+class LineUpdateIn(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, help_text="The version the edit is based on.")
+    bbox = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, required=False)
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False)
+    polygon = points_field(required=False, allow_null=True)
+    baseline = points_field(required=False, allow_null=True)
+
+
+class PageLineIn(LineIn):
+    id = serializers.IntegerField(required=False, allow_null=True)
+    version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+    def validate(self, attrs):
+        if attrs.get("id") is not None and attrs.get("version") is None:
+            raise serializers.ValidationError({"version": "An existing line needs the version it was read at."})
+        return attrs
+
+
+class PageLinesIn(serializers.Serializer):
+    lines = PageLineIn(many=True)
+
+
+class RevisionOut(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", default=None)
+
+    class Meta:
+        model = LineRevision
+        fields = ["id", "line_ref", "action", "user", "model_version", "old_text", "new_text", "old_geometry",
+                  "new_geometry", "version", "created_at"]
+
+
+class ImportOut(serializers.Serializer):
+    pages_created = serializers.IntegerField()
+    pages_existing = serializers.IntegerField()
+    lines_created = serializers.IntegerField()
+    pages = PageUploadOut(many=True)

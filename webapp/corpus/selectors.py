@@ -1,0 +1,61 @@
+"""Reads of pages and lines. Callers pass a project they already checked access to."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.search import TrigramWordSimilarity
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+
+from webapp.corpus.models import Line, LineRevision, Page
+from webapp.projects.models import Project
+
+SEARCH_MIN_SIMILARITY = 0.4
+
+
+def page_list(*, project: Project, status: str | None = None, split: str | None = None, group: str | None = None,
+              has_verified_lines: bool | None = None) -> QuerySet[Page]:
+    pages = Page.objects.filter(project=project).annotate(
+        line_count=Count("lines"), verified_line_count=Count("lines", filter=Q(lines__verified_at__isnull=False)))
+    if status:
+        pages = pages.filter(status=status)
+    if split:
+        pages = pages.filter(split=split)
+    if group:
+        pages = pages.filter(group=group)
+    if has_verified_lines is not None:
+        verified = Exists(Line.objects.filter(page=OuterRef("pk"), verified_at__isnull=False))
+        pages = pages.filter(verified if has_verified_lines else ~verified)
+    return pages.order_by("id")
+
+
+def access_page(*, project: Project, page_id: int) -> Page:
+    page = Page.objects.filter(project=project, pk=page_id).first()
+    if page is None:
+        raise Http404("No such page in this project.")
+    return page
+
+
+def access_line(*, project: Project, line_id: int) -> Line:
+    line = Line.objects.select_related("page").filter(page__project=project, pk=line_id).first()
+    if line is None:
+        raise Http404("No such line in this project.")
+    return line
+
+
+def line_list(*, page: Page) -> QuerySet[Line]:
+    return page.lines.order_by("order", "id")
+
+
+def line_revisions(*, line_ref: int, project: Project) -> QuerySet[LineRevision]:
+    return LineRevision.objects.filter(line_ref=line_ref, page__project=project).select_related("user")
+
+
+def line_search(*, project: Project, query: str) -> QuerySet[Line]:
+    """Lines containing `query`, or with a word close to it (trigram word similarity), best first.
+
+    Both conditions use the trigram GIN index on Line.text.
+    """
+    lines = Line.objects.filter(page__project=project).select_related("page")
+    return (lines.annotate(similarity=TrigramWordSimilarity(query, "text"))
+            .filter(Q(text__icontains=query) | Q(similarity__gte=SEARCH_MIN_SIMILARITY))
+            .order_by("-similarity", "page_id", "order"))

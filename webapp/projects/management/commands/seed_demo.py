@@ -1,0 +1,37 @@
+import os
+import secrets
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from rest_framework.authtoken.models import Token
+
+from webapp.corpus.demo import demo_project_seed
+
+
+class Command(BaseCommand):
+    help = "Create the admin user and the demo project (once), and print how to log in."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--data", default=os.environ.get("DEMO_DATA", ""),
+                            help="A folder of ALTO/PAGE XML files with their images (default: synthetic pages).")
+        parser.add_argument("--username", default=os.environ.get("INKLOOP_ADMIN_USER", "admin"))
+
+    def handle(self, *args, data: str, username: str, **options):
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=username).first()
+        password = None
+        if user is None:
+            password = os.environ.get("INKLOOP_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+            user = user_model.objects.create_superuser(username=username, email=f"{username}@localhost",
+                                                       password=password)
+        data_dir = Path(data).expanduser().resolve() if data else None
+        project = demo_project_seed(owner=user, data_dir=data_dir)
+        token, _ = Token.objects.get_or_create(user=user)
+        self.stdout.write(self.style.SUCCESS(
+            f"\ninkloop is ready on http://localhost:8000\n"
+            f"  API docs:   http://localhost:8000/api/docs/  (log in at /admin/ first)\n"
+            f"  user:       {username}" + (f"\n  password:   {password}" if password else
+                                           "  (password unchanged; reset with `manage.py changepassword`)") +
+            f"\n  API token:  {token.key}   (header: Authorization: Token {token.key})\n"
+            f"  demo project id {project.pk}: {project.pages.count()} pages\n"))

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    """Roles are ordered: each one may do everything the one before it may."""
+
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+    MANAGER = "manager", "Manager"
+
+    @classmethod
+    def rank(cls, role: str) -> int:
+        return [cls.ANNOTATOR, cls.REVIEWER, cls.MANAGER].index(role)
+
+
+class AlphabetPolicy(models.TextChoices):
+    GROW = "grow", "Grow the model's alphabet with new characters"
+    FIXED = "fixed", "Refuse text with characters outside the project alphabet"
+
+
+class Strategy(models.TextChoices):
+    LEAST_CONFIDENCE = "least_confidence", "Least confident first"
+    RANDOM = "random", "Random (control)"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    alphabet_policy = models.CharField(max_length=10, choices=AlphabetPolicy.choices, default=AlphabetPolicy.GROW)
+    alphabet = models.TextField(blank=True, help_text="Allowed characters when the policy is 'fixed'.")
+    # Derives a page's group (document / writer) from its file name when the upload gives none.
+    # A regular expression matched against the file stem; its first group (or the group named
+    # 'group') is the page group. Empty: each page is its own group.
+    group_pattern = models.CharField(max_length=200, blank=True, default=r"^(?P<group>.+)-\d+$")
+    val_percent = models.PositiveSmallIntegerField(default=10)
+    test_percent = models.PositiveSmallIntegerField(default=10)
+    retrain_auto = models.BooleanField(default=False)
+    retrain_new_lines = models.PositiveIntegerField(default=200)
+    strategy = models.CharField(max_length=30, choices=Strategy.choices, default=Strategy.LEAST_CONFIDENCE)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"

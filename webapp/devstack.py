@@ -50,12 +50,13 @@ def embedded_postgres(pgdata: Path) -> Iterator[str]:
         server.cleanup()
 
 
-def secret_key(directory: Path) -> str:
-    key_file = directory / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+def generated_secret(directory: Path, name: str, length: int = 50) -> str:
+    """A random value made once and kept in the state directory (mode 600)."""
+    path = directory / name
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(length))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def service_environment(stack: ExitStack) -> dict[str, str]:
@@ -63,7 +64,8 @@ def service_environment(stack: ExitStack) -> dict[str, str]:
     directory = state_dir()
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    env.setdefault("SECRET_KEY", secret_key(directory))
+    env.setdefault("SECRET_KEY", generated_secret(directory, "secret_key"))
+    env.setdefault("INKLOOP_ADMIN_PASSWORD", generated_secret(directory, "admin_password", 12))
     env.setdefault("MEDIA_ROOT", str(directory / "media"))
     # The embedded stack serves plain HTTP on this machine: no TLS redirect, no secure-only cookies.
     for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):

@@ -20,11 +20,12 @@ class Command(BaseCommand):
     def handle(self, *args, data: str, username: str, **options):
         user_model = get_user_model()
         user = user_model.objects.filter(username=username).first()
-        password = None
+        password = os.environ.get("INKLOOP_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         if user is None:
-            password = os.environ.get("INKLOOP_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
             user = user_model.objects.create_superuser(username=username, email=f"{username}@localhost",
                                                        password=password)
+        if not user.check_password(password):
+            password = None  # changed since; never print a password that no longer works
         data_dir = Path(data).expanduser().resolve() if data else None
         project = demo_project_seed(owner=user, data_dir=data_dir)
         token, _ = Token.objects.get_or_create(user=user)

@@ -37,6 +37,12 @@ def _require_database_for_db_tests(request):
         skip_without_service("postgres", "DATABASE_URL is unset; run `make test`")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """The production hasher costs most of a second per user; tests create many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -107,11 +107,10 @@ def _page_store_one(*, project: Project, user, item: PageToStore, written_files:
     existing = Page.objects.filter(project=project, sha256=image.sha256).first()
     if existing is not None:
         return StoredPage(page=existing, created=False)
-    group = (item.group or "").strip() or derive_group(name=image.name, pattern=project.group_pattern)
+    group = ((item.group or "").strip() or derive_group(name=image.name, pattern=project.group_pattern))[:255]
     page = Page(project=project, original_name=image.name[:500], extension=image.extension, sha256=image.sha256,
-                width=image.width, height=image.height, group=group[:255], uploaded_by=user,
-                split=split_for_group(project_id=project.pk, group=group, val_percent=project.val_percent,
-                                      test_percent=project.test_percent))
+                width=image.width, height=image.height, group=group, uploaded_by=user,
+                split=group_split(project=project, group=group))
     page.image.save(image.name, ContentFile(image.data), save=False)
     written_files.append(page.image.name)
     try:
@@ -124,6 +123,14 @@ def _page_store_one(*, project: Project, user, item: PageToStore, written_files:
                    for index, line in enumerate(item.lines)]
         _lines_bulk_create(page=page, user=user, lines=cleaned, verified=lines_verified)
     return StoredPage(page=page, created=True)
+
+
+def group_split(*, project: Project, group: str) -> str:
+    """A group keeps the split it got first, even if the project's percentages changed since:
+    otherwise one writer could end up on both sides of the validation line."""
+    existing = Page.objects.filter(project=project, group=group).values_list("split", flat=True).first()
+    return existing or split_for_group(project_id=project.pk, group=group, val_percent=project.val_percent,
+                                       test_percent=project.test_percent)
 
 
 def _lines_bulk_create(*, page: Page, user, lines: Sequence[LineData], verified: bool) -> list[Line]:
@@ -201,8 +208,7 @@ def line_update(*, line_id: int, page: Page, user: AbstractBaseUser, expected_ve
                             baseline=baseline if set_baseline else line.baseline)
         cleaned = clean_line(proposed, page=page)
         changed = _apply(line, cleaned)
-        action = RevisionAction.UPDATE if changed or line.is_verified else RevisionAction.VERIFY
-        _human_write(line, user=user, action=action, old=changed)
+        _human_write(line, user=user, action=RevisionAction.UPDATE if changed else RevisionAction.VERIFY, old=changed)
         page_status_refresh(page=page)
     return line
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 
@@ -35,8 +39,8 @@ class Project(models.Model):
     # A regular expression matched against the file stem; its first group (or the group named
     # 'group') is the page group. Empty: each page is its own group.
     group_pattern = models.CharField(max_length=200, blank=True, default=r"^(?P<group>.+)-\d+$")
-    val_percent = models.PositiveSmallIntegerField(default=10)
-    test_percent = models.PositiveSmallIntegerField(default=10)
+    val_percent = models.PositiveSmallIntegerField(default=10, validators=[MaxValueValidator(100)])
+    test_percent = models.PositiveSmallIntegerField(default=10, validators=[MaxValueValidator(100)])
     retrain_auto = models.BooleanField(default=False)
     retrain_new_lines = models.PositiveIntegerField(default=200)
     strategy = models.CharField(max_length=30, choices=Strategy.choices, default=Strategy.LEAST_CONFIDENCE)
@@ -46,9 +50,21 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=models.Q(val_percent__lte=100 - models.F("test_percent")),
+                                              name="split_percentages_at_most_100")]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.val_percent + self.test_percent > 100:
+            raise ValidationError({"val_percent": f"val_percent + test_percent is "
+                                                  f"{self.val_percent + self.test_percent}; at most 100."})
+        if self.group_pattern:
+            try:
+                re.compile(self.group_pattern)
+            except re.error as error:
+                raise ValidationError({"group_pattern": f"Not a valid regular expression: {error}."}) from None
 
 
 class Membership(models.Model):

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 FORBIDDEN = {
     "ml": {"django", "rest_framework", "celery", "webapp", "labeling", "workers", "label_studio_sdk"},
-    "webapp": {"labeling", "workers", "celery"},
+    "webapp": {"labeling", "workers"},
     "labeling": {"workers"},
 }
 

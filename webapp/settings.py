@@ -8,6 +8,7 @@ starts (see `webapp/devstack.py`).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "webapp.projects",
     "webapp.corpus",
+    "webapp.training",
 ]
 
 MIDDLEWARE = [
@@ -157,6 +159,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PageStatusEnum": "webapp.corpus.models.PageStatus",
+        "TrainingRunStatusEnum": "webapp.training.models.RunStatus",
+        "ModelVersionStatusEnum": "webapp.training.models.ModelStatus",
+    },
 }
 
 LOGIN_URL = "/admin/login/"
@@ -187,3 +194,18 @@ INKLOOP_MAX_UPLOAD_BYTES = env_int("INKLOOP_MAX_UPLOAD_BYTES", 200 * 1024 * 1024
 INKLOOP_MAX_IMAGE_PIXELS = env_int("INKLOOP_MAX_IMAGE_PIXELS", 80_000_000)
 INKLOOP_MAX_LINE_TEXT = env_int("INKLOOP_MAX_LINE_TEXT", 2000)
 INKLOOP_SIGNED_URL_MAX_AGE = env_int("INKLOOP_SIGNED_URL_MAX_AGE", 24 * 3600)
+
+# Training and the model registry (see webapp/training/services.py).
+INKLOOP_DEVICE = os.environ.get("INKLOOP_DEVICE", "auto")  # auto | cpu | cuda
+INKLOOP_CACHE_DIR = os.environ.get("INKLOOP_CACHE_DIR", "")
+INKLOOP_MIN_VAL_LINES = env_int("INKLOOP_MIN_VAL_LINES", 20)
+INKLOOP_MIN_VAL_PAGES = env_int("INKLOOP_MIN_VAL_PAGES", 1)
+# A candidate replaces the promoted model only if it is better by this much on the same validation data.
+INKLOOP_PROMOTION_MARGIN = {"recognizer": float(os.environ.get("INKLOOP_PROMOTION_MARGIN_CER", "0.005")),
+                            "detector": float(os.environ.get("INKLOOP_PROMOTION_MARGIN_F1", "0.01"))}
+INKLOOP_HEARTBEAT_TIMEOUT = env_int("INKLOOP_HEARTBEAT_TIMEOUT", 300)
+INKLOOP_MAX_RUN_ATTEMPTS = env_int("INKLOOP_MAX_RUN_ATTEMPTS", 3)
+INKLOOP_WATCHDOG_INTERVAL = env_int("INKLOOP_WATCHDOG_INTERVAL", 60)
+# JSON: {"epochs": {"recognizer": 30}, "max_minutes": {...}, "recognizer": {TrainConfig fields, "model": {...}},
+#        "detector": {"model": {...}, "train": {...}}}
+INKLOOP_TRAINING = json.loads(os.environ.get("INKLOOP_TRAINING", "{}"))

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from webapp.api import lines, pages, projects
+from webapp.api import lines, pages, projects, training
 
 urlpatterns = [
     path("health/", projects.HealthApi.as_view(), name="health"),
@@ -23,4 +23,16 @@ urlpatterns = [
     path("projects/<int:project_id>/import/", pages.LayoutImportApi.as_view(), name="layout-import"),
     path("projects/<int:project_id>/export/", pages.ProjectExportApi.as_view(), name="project-export"),
     path("projects/<int:project_id>/search/", pages.SearchApi.as_view(), name="search"),
+    path("projects/<int:project_id>/training-runs/", training.TrainingRunListApi.as_view(), name="training-run-list"),
+    path("projects/<int:project_id>/training-runs/<int:run_id>/", training.TrainingRunDetailApi.as_view(),
+         name="training-run-detail"),
+    path("projects/<int:project_id>/training-runs/<int:run_id>/cancel/", training.TrainingRunCancelApi.as_view(),
+         name="training-run-cancel"),
+    path("projects/<int:project_id>/models/", training.ModelVersionListApi.as_view(), name="model-version-list"),
+    path("projects/<int:project_id>/models/<int:version_id>/", training.ModelVersionDetailApi.as_view(),
+         name="model-version-detail"),
+    path("projects/<int:project_id>/models/<int:version_id>/promote/", training.ModelVersionPromoteApi.as_view(),
+         name="model-version-promote"),
+    path("projects/<int:project_id>/models/<int:version_id>/download/", training.ModelVersionDownloadApi.as_view(),
+         name="model-version-download"),
 ]

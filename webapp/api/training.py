@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from webapp.files import read_bytes
+from webapp.projects.models import Role
+from webapp.projects.selectors import access_project
+from webapp.training import registry, selectors, services
+from webapp.training.models import ModelKind, ModelVersion, TrainingRun
+
+
+class TrainingRunOut(serializers.ModelSerializer):
+    model_version = serializers.SerializerMethodField()
+    parent = serializers.CharField(source="parent.label", default=None)
+    triggered_by = serializers.CharField(source="triggered_by.username", default=None)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "kind", "status", "from_scratch", "parent", "model_version", "promoted", "progress",
+                  "heartbeat_at", "attempts", "cancel_requested", "retrain_after", "error", "figures", "trigger",
+                  "triggered_by", "created_at", "started_at", "finished_at"]
+
+    def get_model_version(self, run) -> dict | None:
+        version = run.model_version
+        return None if version is None else {"id": version.pk, "label": version.label, "status": version.status}
+
+
+class TrainingRunIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ModelKind.choices)
+    from_scratch = serializers.BooleanField(default=False)
+
+
+class ModelVersionOut(serializers.ModelSerializer):
+    parent = serializers.CharField(source="parent.label", default=None)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "kind", "number", "label", "status", "parent", "checkpoint_sha256", "alphabet", "metrics",
+                  "watermark_revision", "trained_on_lines", "source", "created_at", "promoted_at"]
+
+
+class ModelUploadIn(serializers.Serializer):
+    checkpoint = serializers.FileField(help_text="A .pt checkpoint as downloaded (or the zip from /download/).")
+    promote = serializers.BooleanField(default=False)
+
+
+def with_problem_as_400(call):
+    try:
+        return call()
+    except services.TrainingRefused as refused:
+        raise ValidationError({"detail": str(refused)}) from refused
+
+
+class TrainingRunListApi(APIView):
+    @extend_schema(responses=TrainingRunOut(many=True))
+    def get(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        return Response(TrainingRunOut(selectors.training_run_list(project=project)[:100], many=True).data)
+
+    @extend_schema(request=TrainingRunIn, responses={201: TrainingRunOut, 200: TrainingRunOut},
+                   description="Start a run. While one is active for this kind, answers 200 with it and marks "
+                               "the project to train once more when it ends.")
+    def post(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.REVIEWER)
+        data = TrainingRunIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        run, created = with_problem_as_400(lambda: services.training_request(
+            project=project, user=request.user, **data.validated_data))
+        return Response(TrainingRunOut(run).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class TrainingRunDetailApi(APIView):
+    @extend_schema(responses=TrainingRunOut)
+    def get(self, request, project_id: int, run_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        return Response(TrainingRunOut(selectors.access_training_run(project=project, run_id=run_id)).data)
+
+
+class TrainingRunCancelApi(APIView):
+    @extend_schema(request=None, responses=TrainingRunOut)
+    def post(self, request, project_id: int, run_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.REVIEWER)
+        run = services.training_cancel(run=selectors.access_training_run(project=project, run_id=run_id))
+        return Response(TrainingRunOut(run).data)
+
+
+class ModelVersionListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(parameters=[OpenApiParameter("kind", str, enum=ModelKind.values)],
+                   responses=ModelVersionOut(many=True))
+    def get(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        versions = selectors.model_version_list(project=project, kind=request.query_params.get("kind"))
+        return Response(ModelVersionOut(versions, many=True).data)
+
+    @extend_schema(request=ModelUploadIn, responses={201: ModelVersionOut},
+                   description="Upload a checkpoint; it is loaded with weights_only=True and checked before it "
+                               "is stored.")
+    def post(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
+        data = ModelUploadIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["checkpoint"]
+        if upload.size > registry.MAX_CHECKPOINT_BYTES:
+            raise ValidationError({"checkpoint": f"The file is over {registry.MAX_CHECKPOINT_BYTES} bytes."})
+        version = with_problem_as_400(lambda: registry.model_version_upload(
+            project=project, user=request.user, data=upload.read(), promote=data.validated_data["promote"]))
+        return Response(ModelVersionOut(version).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionDetailApi(APIView):
+    @extend_schema(responses=ModelVersionOut)
+    def get(self, request, project_id: int, version_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        return Response(ModelVersionOut(selectors.access_model_version(project=project, version_id=version_id)).data)
+
+
+class ModelVersionPromoteApi(APIView):
+    @extend_schema(request=None, responses=ModelVersionOut, description="Roll back (or forward) to this version.")
+    def post(self, request, project_id: int, version_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
+        version = selectors.access_model_version(project=project, version_id=version_id)
+        version = with_problem_as_400(lambda: services.model_version_rollback(version=version))
+        return Response(ModelVersionOut(version).data)
+
+
+class ModelVersionDownloadApi(APIView):
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, project_id: int, version_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
+        version = selectors.access_model_version(project=project, version_id=version_id)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("checkpoint.pt", read_bytes(version.checkpoint.name))
+            archive.writestr("metadata.json", json.dumps(ModelVersionOut(version).data, indent=2, default=str))
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{project.pk}-{version.label}.zip"'
+        return response

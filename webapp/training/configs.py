@@ -1,0 +1,47 @@
+"""Training configurations, with overrides from settings (small models in tests, bigger on GPUs)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from django.conf import settings
+
+from ml.detection.model import DetectorConfig
+from ml.detection.train import DetectorTrainingConfig
+from ml.detection.train import TrainConfig as DetectorLoopConfig
+from ml.models.recognizer import RecognizerConfig
+from ml.training.recognizer import TrainConfig as RecognizerTrainConfig
+
+
+def training_device() -> str:
+    """CUDA when the worker has it (CUDA_VISIBLE_DEVICES picks the card), else the CPU."""
+    wanted = settings.INKLOOP_DEVICE
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return wanted
+
+
+def recognizer_config() -> RecognizerTrainConfig:
+    overrides = dict(settings.INKLOOP_TRAINING.get("recognizer", {}))
+    model = RecognizerConfig.from_dict({**RecognizerConfig(num_classes=0).as_dict(), **overrides.pop("model", {})})
+    config = RecognizerTrainConfig(model=model)
+    if overrides.pop("augment", True) is None:
+        config.augment = None
+    return dataclasses.replace(config, **overrides)
+
+
+def detector_config() -> DetectorTrainingConfig:
+    overrides = dict(settings.INKLOOP_TRAINING.get("detector", {}))
+    model = DetectorConfig.from_dict({**DetectorConfig().to_dict(), **overrides.pop("model", {})})
+    loop = dataclasses.replace(DetectorLoopConfig(), **overrides.pop("train", {}))
+    return DetectorTrainingConfig(model=model, train=loop)
+
+
+def epochs(kind: str) -> int:
+    return int(settings.INKLOOP_TRAINING.get("epochs", {}).get(kind, 30))
+
+
+def max_minutes(kind: str) -> float | None:
+    value = settings.INKLOOP_TRAINING.get("max_minutes", {}).get(kind)
+    return float(value) if value is not None else None

@@ -1,0 +1,88 @@
+"""The training and validation data of a project, read from the database and the shared storage.
+
+Only human-verified lines train or judge a model. Pages in the `test` split are kept out
+of both, so a project always has untouched pages to report on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable
+
+from django.db.models import Max, QuerySet
+from PIL import Image
+
+from ml.data.lines import LineSample, crop_line
+from webapp.corpus.models import Line, LineRevision, Page, PageStatus, Split
+from webapp.files import local_copy
+from webapp.projects.models import Project
+
+
+@dataclass
+class PageSample:
+    """A page image with its verified line geometry, for the detector."""
+
+    page_id: int
+    image: Image.Image
+    boxes: list[tuple[int, int, int, int]]
+    polygons: list[list[tuple[int, int]] | None]
+
+    def as_training_pair(self) -> tuple[Image.Image, list[dict]]:
+        return self.image, [{"bbox": box, "polygon": polygon} for box, polygon in zip(self.boxes, self.polygons)]
+
+
+def verified_lines(*, project: Project, split: str) -> QuerySet[Line]:
+    return (Line.objects.filter(page__project=project, page__split=split, verified_at__isnull=False)
+            .exclude(text="").select_related("page").order_by("page_id", "order", "id"))
+
+
+def verified_line_count(*, project: Project, split: str | None = None) -> int:
+    lines = Line.objects.filter(page__project=project, verified_at__isnull=False)
+    return (lines.filter(page__split=split) if split else lines).count()
+
+
+def revision_watermark(*, project: Project) -> int:
+    """The newest line revision of the project: a model trained now has seen everything up to it."""
+    return LineRevision.objects.filter(page__project=project).aggregate(newest=Max("id"))["newest"] or 0
+
+
+def page_image(page: Page) -> Image.Image:
+    with Image.open(local_copy(page.image.name, page.sha256)) as image:
+        return image.convert("L")
+
+
+def line_samples(lines: Iterable[Line]) -> list[LineSample]:
+    """Crops of the lines (grayscale, polygon-masked when a polygon is known), one page image at a time."""
+    by_page: dict[int, list[Line]] = defaultdict(list)
+    pages: dict[int, Page] = {}
+    for line in lines:
+        by_page[line.page_id].append(line)
+        pages[line.page_id] = line.page
+    samples = []
+    for page_id, page_lines in by_page.items():
+        image = page_image(pages[page_id])
+        for line in page_lines:
+            polygon = [tuple(point) for point in line.polygon] if line.polygon else None
+            samples.append(LineSample(image=crop_line(image, line.bbox, polygon), text=line.text,
+                                      group=pages[page_id].group, id=str(line.pk)))
+    return samples
+
+
+def fully_verified_pages(*, project: Project, split: str) -> QuerySet[Page]:
+    """Pages whose lines are all human-verified: a half-verified page would teach 'no line here'."""
+    return Page.objects.filter(project=project, split=split, status=PageStatus.DONE).order_by("id")
+
+
+def page_samples(*, project: Project, split: str) -> list[PageSample]:
+    samples = []
+    for page in fully_verified_pages(project=project, split=split).prefetch_related("lines"):
+        lines = list(page.lines.all())
+        samples.append(PageSample(
+            page_id=page.pk, image=page_image(page), boxes=[line.bbox for line in lines],
+            polygons=[[tuple(point) for point in line.polygon] if line.polygon else None for line in lines]))
+    return samples
+
+
+TRAIN_SPLIT = Split.TRAIN
+VAL_SPLIT = Split.VAL

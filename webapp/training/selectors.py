@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from webapp.projects.models import Project
+from webapp.training.models import ModelVersion, TrainingRun
+
+
+def training_run_list(*, project: Project) -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.filter(project=project).select_related("model_version", "parent", "triggered_by")
+
+
+def access_training_run(*, project: Project, run_id: int) -> TrainingRun:
+    run = training_run_list(project=project).filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such training run in this project.")
+    return run
+
+
+def model_version_list(*, project: Project, kind: str | None = None) -> QuerySet[ModelVersion]:
+    versions = ModelVersion.objects.filter(project=project).select_related("parent")
+    return versions.filter(kind=kind) if kind else versions
+
+
+def access_model_version(*, project: Project, version_id: int) -> ModelVersion:
+    version = model_version_list(project=project).filter(pk=version_id).first()
+    if version is None:
+        raise Http404("No such model version in this project.")
+    return version

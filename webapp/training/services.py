@@ -1,0 +1,427 @@
+"""Training runs and the model registry: request, run, promote, cancel, resume, roll back.
+
+Invariants:
+- at most one active (queued or running) run per (project, kind): a database constraint;
+- a run executes in one process at a time: it holds a PostgreSQL advisory lock while it
+  runs, which the server drops the moment that process dies, so the watchdog can tell a
+  dead run from a slow one;
+- a run's resumable checkpoint lives in the shared storage, so any worker can resume it;
+- a model is promoted at most once per run, inside the transaction that finishes the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Iterator
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from ml.checkpoints import file_sha256
+from ml.progress import Progress, TrainingCancelled
+from webapp.files import cache_dir, download_file, local_copy, upload_file
+from webapp.projects.models import Project
+from webapp.queueing import GPU_QUEUE, enqueue_on_commit
+from webapp.training import configs, data, evaluation
+from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelStatus, ModelVersion, RunStatus, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+TRAIN_TASK = "inkloop.training.run"
+ADVISORY_LOCK_NAMESPACE = 4242  # first key of pg_try_advisory_lock(int, int); the run id is the second
+
+
+class TrainingRefused(Exception):
+    """Training cannot start; the message says why and what would fix it."""
+
+
+# Requests -----------------------------------------------------------------------------------------
+
+
+def training_request(*, project: Project, kind: str, user: AbstractBaseUser | None, from_scratch: bool = False,
+                     trigger: str = "manual") -> tuple[TrainingRun, bool]:
+    """Start a run, or return the active one (and ask it to run once more when done).
+
+    Returns (run, created).
+    """
+    with transaction.atomic():
+        Project.objects.select_for_update().get(pk=project.pk)  # serialises concurrent requests
+        active = TrainingRun.objects.filter(project=project, kind=kind, status__in=ACTIVE_RUN_STATUSES).first()
+        if active is not None:
+            if not active.retrain_after:
+                active.retrain_after = True
+                active.save(update_fields=["retrain_after"])
+            return active, False
+        check_enough_validation_data(project=project, kind=kind)
+        run = TrainingRun.objects.create(
+            project=project, kind=kind, from_scratch=from_scratch, triggered_by=user, trigger=trigger, attempts=1,
+            parent=None if from_scratch else promoted_version(project=project, kind=kind))
+        _enqueue(run)
+    return run, True
+
+
+def check_enough_validation_data(*, project: Project, kind: str) -> None:
+    if kind == ModelKind.RECOGNIZER:
+        count = data.verified_lines(project=project, split=data.VAL_SPLIT).count()
+        needed = settings.INKLOOP_MIN_VAL_LINES
+        what = "human-verified lines"
+    else:
+        count = sum(1 for _ in data.fully_verified_pages(project=project, split=data.VAL_SPLIT))
+        needed = settings.INKLOOP_MIN_VAL_PAGES
+        what = "fully verified pages"
+    if count < needed:
+        raise TrainingRefused(
+            f"The validation split has {count} {what}; training a {kind} needs at least {needed}, so that a new "
+            f"model can be judged fairly. Verify lines on pages of the validation split (page filter split=val).")
+    if kind == ModelKind.RECOGNIZER and not data.verified_lines(project=project, split=data.TRAIN_SPLIT).exists():
+        raise TrainingRefused("The training split has no human-verified lines yet.")
+
+
+def training_cancel(*, run: TrainingRun) -> TrainingRun:
+    """A queued run is cancelled at once; a running one stops at its next step."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.status == RunStatus.QUEUED:
+            _finish(run, RunStatus.CANCELLED, error="Cancelled before it started.")
+        elif run.status == RunStatus.RUNNING:
+            run.cancel_requested = True
+            run.retrain_after = False
+            run.save(update_fields=["cancel_requested", "retrain_after"])
+    return run
+
+
+def promoted_version(*, project: Project, kind: str) -> ModelVersion | None:
+    return ModelVersion.objects.filter(project=project, kind=kind, status=ModelStatus.PROMOTED).first()
+
+
+def _enqueue(run: TrainingRun) -> None:
+    enqueue_on_commit(TRAIN_TASK, run.pk, queue=GPU_QUEUE)
+
+
+# Execution (in a worker) --------------------------------------------------------------------------
+
+
+def training_run_execute(*, run_id: int) -> str:
+    """Run (or resume) a training run to its end. Safe to call twice: the second call finds the lock taken
+    or the run finished, and returns."""
+    with run_lock(run_id) as locked:
+        if not locked:
+            return "busy: another process is running it"
+        run = TrainingRun.objects.filter(pk=run_id).first()
+        if run is None or not run.is_active:
+            return "nothing to do"
+        if run.cancel_requested:
+            _finish_by_id(run_id, RunStatus.CANCELLED, error="Cancelled.")
+            return "cancelled"
+        _mark_running(run)
+        try:
+            candidate = run.model_version or _train(run)
+            _judge_and_finish(run, candidate)
+        except TrainingCancelled:
+            _finish_by_id(run_id, RunStatus.CANCELLED, error="Cancelled while training.")
+        except Exception as error:  # the run records why; the worker stays up for the next run
+            logger.exception("training run %s failed", run_id)
+            _finish_by_id(run_id, RunStatus.FAILED, error=f"{type(error).__name__}: {error}\n"
+                                                          f"{traceback.format_exc(limit=5)}")
+    run.refresh_from_db()
+    _clean_work_dir(run)
+    if run.retrain_after and run.status != RunStatus.CANCELLED:
+        try:
+            training_request(project=run.project, kind=run.kind, user=run.triggered_by, trigger="again")
+        except TrainingRefused as refused:
+            logger.info("no follow-up run for project %s: %s", run.project_id, refused)
+    return run.status
+
+
+@contextmanager
+def run_lock(run_id: int) -> Iterator[bool]:
+    """A session-level advisory lock: held while this process lives, released by the server if it dies."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, run_id])
+        locked = cursor.fetchone()[0]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, run_id])
+
+
+def run_is_locked(run_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s "
+                       "AND granted", [ADVISORY_LOCK_NAMESPACE, run_id])
+        return cursor.fetchone()[0] > 0
+
+
+def _mark_running(run: TrainingRun) -> None:
+    now = timezone.now()
+    run.status = RunStatus.RUNNING
+    run.started_at = run.started_at or now
+    run.heartbeat_at = now
+    run.save(update_fields=["status", "started_at", "heartbeat_at"])
+
+
+def work_dir(run: TrainingRun) -> Path:
+    return cache_dir() / "runs" / str(run.pk)
+
+
+def _train(run: TrainingRun) -> ModelVersion:
+    """Train on the project's verified data and register the result as a READY model version."""
+    project, kind = run.project, run.kind
+    directory = work_dir(run)
+    directory.mkdir(parents=True, exist_ok=True)
+    _restore_last_checkpoint(run, directory)
+    watermark = data.revision_watermark(project=project)
+    init = local_copy(run.parent.checkpoint.name, run.parent.checkpoint_sha256) if run.parent else None
+    reporter = ProgressReporter(run, directory)
+    started = time.monotonic()
+    if kind == ModelKind.RECOGNIZER:
+        result, trained_on = _train_recognizer(run, directory, init, reporter)
+        best_path, alphabet = result.best_path, "".join(result.alphabet)
+        figures = {"best_val_cer": result.best_val_cer, "best_val_wer": result.best_val_wer,
+                   "epochs": result.epochs_completed, "steps": result.steps, "stopped": result.stopped,
+                   "train_lines_per_second": result.train_lines_per_second, "calibration": result.calibration}
+        if result.stopped == "cancelled":
+            raise TrainingCancelled()
+    else:
+        result, trained_on = _train_detector(run, directory, init, reporter)
+        best_path, alphabet = result.best_path, ""
+        figures = {"best_val": result.best_metrics, "epochs": result.epochs_completed, "stopped": result.stopped}
+        if result.cancelled:
+            raise TrainingCancelled()
+    figures["train_seconds"] = round(time.monotonic() - started, 1)
+    return _register_version(run, best_path=Path(best_path), alphabet=alphabet, watermark=watermark,
+                             trained_on=trained_on, figures=figures)
+
+
+def _train_recognizer(run, directory, init, reporter):
+    from ml.training.recognizer import train_recognizer
+
+    train_samples = data.line_samples(data.verified_lines(project=run.project, split=data.TRAIN_SPLIT))
+    val_samples = data.line_samples(data.verified_lines(project=run.project, split=data.VAL_SPLIT))
+    result = train_recognizer(train_samples, val_samples, out_dir=directory, config=configs.recognizer_config(),
+                              init=init, epochs=configs.epochs("recognizer"), device=configs.training_device(),
+                              callback=reporter, seed=run.pk, max_minutes=configs.max_minutes("recognizer"),
+                              show_progress=False)
+    return result, len(train_samples)
+
+
+def _train_detector(run, directory, init, reporter):
+    from ml.detection.train import train_detector
+
+    train_pages = [page.as_training_pair() for page in data.page_samples(project=run.project, split=data.TRAIN_SPLIT)]
+    val_pages = [page.as_training_pair() for page in data.page_samples(project=run.project, split=data.VAL_SPLIT)]
+    result = train_detector(train_pages, val_pages, out_dir=directory, config=configs.detector_config(), init=init,
+                            epochs=configs.epochs("detector"), device=configs.training_device(), callback=reporter,
+                            seed=run.pk, max_minutes=configs.max_minutes("detector"), show_progress=False)
+    return result, sum(len(lines) for _, lines in train_pages)
+
+
+class ProgressReporter:
+    """The training callback: progress and heartbeat to the run's row, last.pt to the shared storage,
+    and cancellation (raising TrainingCancelled at the next step)."""
+
+    def __init__(self, run: TrainingRun, directory: Path):
+        self.run_id = run.pk
+        self.storage_name = f"{run.storage_prefix}/last.pt"
+        self.last_path = directory / "last.pt"
+        self.uploaded_mtime = self._mtime()
+
+    def __call__(self, progress: Progress) -> None:
+        TrainingRun.objects.filter(pk=self.run_id).update(progress=progress.as_dict(), heartbeat_at=timezone.now())
+        mtime = self._mtime()
+        if mtime is not None and mtime != self.uploaded_mtime:
+            upload_file(self.last_path, self.storage_name)
+            self.uploaded_mtime = mtime
+        if TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
+            raise TrainingCancelled()
+
+    def _mtime(self) -> float | None:
+        return self.last_path.stat().st_mtime if self.last_path.exists() else None
+
+
+def _restore_last_checkpoint(run: TrainingRun, directory: Path) -> None:
+    """A resumed run on another worker starts from the checkpoint the last attempt stored."""
+    from django.core.files.storage import default_storage
+
+    name = f"{run.storage_prefix}/last.pt"
+    if not (directory / "last.pt").exists() and default_storage.exists(name):
+        download_file(name, directory / "last.pt")
+
+
+def _register_version(run: TrainingRun, *, best_path: Path, alphabet: str, watermark: int, trained_on: int,
+                      figures: dict) -> ModelVersion:
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.model_version is not None:  # registered by an earlier attempt
+            return run.model_version
+        number = (ModelVersion.objects.filter(project=run.project, kind=run.kind)
+                  .aggregate(highest=Max("number"))["highest"] or 0) + 1
+        version = ModelVersion(project=run.project, kind=run.kind, number=number, parent=run.parent,
+                               checkpoint_sha256=file_sha256(best_path), alphabet=alphabet,
+                               metrics={"training": figures}, watermark_revision=watermark,
+                               trained_on_lines=trained_on, status=ModelStatus.READY, created_by=run.triggered_by)
+        version.checkpoint.save(f"{run.kind}.pt", ContentFile(best_path.read_bytes()), save=False)
+        version.save()
+        run.model_version = version
+        run.figures = figures
+        run.save(update_fields=["model_version", "figures"])
+    return version
+
+
+def _judge_and_finish(run: TrainingRun, candidate: ModelVersion) -> None:
+    """Score candidate and promoted model on the same current validation data; promote if clearly better."""
+    promoted = promoted_version(project=run.project, kind=run.kind)
+    verdict = judge(candidate=candidate, promoted=promoted if promoted != candidate else None)
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if not run.is_active:
+            return
+        candidate.refresh_from_db()
+        candidate.metrics = {**candidate.metrics, "validation": verdict.candidate,
+                             "compared_with": verdict.baseline_label, "baseline": verdict.baseline}
+        if verdict.better:
+            _promote(candidate)
+            run.promoted = True
+        else:
+            candidate.status = ModelStatus.REJECTED
+        candidate.save()
+        run.figures = {**run.figures, "verdict": verdict.reason}
+        _finish(run, RunStatus.SUCCEEDED)
+    if run.promoted:
+        enqueue_on_commit_after_promotion(candidate)
+
+
+@dataclass
+class Verdict:
+    better: bool
+    candidate: dict
+    baseline: dict
+    baseline_label: str
+    reason: str
+
+
+def judge(*, candidate: ModelVersion, promoted: ModelVersion | None) -> Verdict:
+    project, kind = candidate.project, candidate.kind
+    margin = settings.INKLOOP_PROMOTION_MARGIN[kind]
+    device = configs.training_device()
+    if kind == ModelKind.RECOGNIZER:
+        samples = data.line_samples(data.verified_lines(project=project, split=data.VAL_SPLIT))
+        mine = evaluation.recognizer_scores(_checkpoint_file(candidate), samples, device=device)
+        theirs = (evaluation.recognizer_scores(_checkpoint_file(promoted), samples, device=device) if promoted
+                  else evaluation.empty_prediction_scores(samples))
+        better = mine["cer"] < theirs["cer"] - margin
+        reason = f"val CER {mine['cer']:.4f} vs {theirs['cer']:.4f} ({'promoted' if better else 'kept'}; margin {margin})"
+    else:
+        pages = data.page_samples(project=project, split=data.VAL_SPLIT)
+        mine = evaluation.detector_scores(_checkpoint_file(candidate), pages, device=device)
+        theirs = (evaluation.detector_scores(_checkpoint_file(promoted), pages, device=device) if promoted
+                  else evaluation.empty_detection_scores(pages))
+        better = mine["f1"] > theirs["f1"] + margin
+        reason = f"val F1 {mine['f1']:.4f} vs {theirs['f1']:.4f} ({'promoted' if better else 'kept'}; margin {margin})"
+    label = promoted.label if promoted else "empty prediction"
+    return Verdict(better=better, candidate=mine, baseline=theirs, baseline_label=label, reason=reason)
+
+
+def _checkpoint_file(version: ModelVersion) -> Path:
+    return local_copy(version.checkpoint.name, version.checkpoint_sha256)
+
+
+def _promote(version: ModelVersion) -> None:
+    """Caller holds a transaction. The partial unique index guarantees one promoted model per kind."""
+    ModelVersion.objects.filter(project=version.project, kind=version.kind, status=ModelStatus.PROMOTED) \
+        .exclude(pk=version.pk).update(status=ModelStatus.READY)
+    version.status = ModelStatus.PROMOTED
+    version.promoted_at = timezone.now()
+
+
+def enqueue_on_commit_after_promotion(version: ModelVersion) -> None:
+    """After a promotion: pre-annotate the project's pages with the new model (a later step of the loop)."""
+    enqueue_on_commit("inkloop.prediction.preannotate", version.project_id, queue=GPU_QUEUE)
+
+
+def model_version_rollback(*, version: ModelVersion) -> ModelVersion:
+    """Make an earlier (ready or rejected) version the promoted one again."""
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if version.status == ModelStatus.FAILED or not version.checkpoint:
+            raise TrainingRefused(f"{version.label} has no usable checkpoint.")
+        _promote(version)
+        version.save()
+        enqueue_on_commit_after_promotion(version)
+    return version
+
+
+def _finish(run: TrainingRun, status: str, *, error: str = "") -> None:
+    run.status = status
+    run.error = error
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at", "promoted", "figures"])
+
+
+def _finish_by_id(run_id: int, status: str, *, error: str = "") -> None:
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.is_active:
+            _finish(run, status, error=error)
+
+
+def _clean_work_dir(run: TrainingRun) -> None:
+    if not run.is_active:
+        shutil.rmtree(work_dir(run), ignore_errors=True)
+
+
+# The watchdog (beat) ------------------------------------------------------------------------------
+
+
+def training_watchdog() -> list[int]:
+    """Resume runs whose process died; fail them after too many attempts. Returns the ids it resumed."""
+    timeout = timedelta(seconds=settings.INKLOOP_HEARTBEAT_TIMEOUT)
+    stale = TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=timezone.now() - timeout)
+    resumed = []
+    for run in stale:
+        if run_is_locked(run.pk):
+            continue  # its process is alive, only slow to report
+        with transaction.atomic():
+            run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+            if run.status != RunStatus.RUNNING:
+                continue
+            if run.attempts >= settings.INKLOOP_MAX_RUN_ATTEMPTS:
+                _finish(run, RunStatus.FAILED, error=f"The worker running it stopped {run.attempts} times "
+                                                     f"(no heartbeat for {timeout.seconds} s); giving up.")
+                continue
+            run.attempts += 1
+            run.heartbeat_at = timezone.now()  # one timeout of grace for the resumed attempt to start
+            run.save(update_fields=["attempts", "heartbeat_at"])
+            _enqueue(run)
+            resumed.append(run.pk)
+            logger.warning("training run %s lost its worker; resuming (attempt %s)", run.pk, run.attempts)
+    return resumed
+
+
+def retrain_policy_check(*, project: Project) -> TrainingRun | None:
+    """Automatic retraining: once enough new verified lines arrived since the last run's data."""
+    if not project.retrain_auto:
+        return None
+    last = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER).order_by("-number").first()
+    since = last.trained_on_lines if last else 0
+    new_lines = data.verified_line_count(project=project, split=data.TRAIN_SPLIT) - since
+    if new_lines < project.retrain_new_lines:
+        return None
+    try:
+        run, created = training_request(project=project, kind=ModelKind.RECOGNIZER, user=None, trigger="policy")
+    except TrainingRefused:
+        return None
+    return run if created else None

@@ -1,0 +1,28 @@
+"""Thin tasks: load by id, call a service. Every task is safe to run twice (messages are acked late)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from webapp.projects.models import Project
+from webapp.training import services as training
+
+
+@shared_task(name="inkloop.training.run")
+def run_training(run_id: int) -> str:
+    return training.training_run_execute(run_id=run_id)
+
+
+@shared_task(name="inkloop.training.watchdog")
+def training_watchdog() -> list[int]:
+    return training.training_watchdog()
+
+
+@shared_task(name="inkloop.training.policy")
+def retrain_policy() -> list[int]:
+    started = []
+    for project in Project.objects.filter(retrain_auto=True):
+        run = training.retrain_policy_check(project=project)
+        if run is not None:
+            started.append(run.pk)
+    return started

@@ -22,8 +22,10 @@ run: venv
 	DEBUG=$${DEBUG:-1} DEMO_DATA="$(DEMO_DATA)" $(BIN)/python -m webapp.devstack run -- \
 		$(BIN)/python manage.py runserver 0.0.0.0:8000
 
+# The tests store files in a storage without local paths (webapp/storage.py), as S3 would.
 test: venv
-	$(BIN)/python -m webapp.devstack exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DEFAULT_FILE_STORAGE=webapp.storage.NoLocalPathStorage \
+		$(BIN)/python -m webapp.devstack exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 migrate: venv
 	$(BIN)/python -m webapp.devstack exec -- $(BIN)/python manage.py migrate

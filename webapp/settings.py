@@ -200,9 +200,6 @@ INKLOOP_DEVICE = os.environ.get("INKLOOP_DEVICE", "auto")  # auto | cpu | cuda
 INKLOOP_CACHE_DIR = os.environ.get("INKLOOP_CACHE_DIR", "")
 INKLOOP_MIN_VAL_LINES = env_int("INKLOOP_MIN_VAL_LINES", 20)
 INKLOOP_MIN_VAL_PAGES = env_int("INKLOOP_MIN_VAL_PAGES", 1)
-# A candidate replaces the promoted model only if it is better by this much on the same validation data.
-INKLOOP_PROMOTION_MARGIN = {"recognizer": float(os.environ.get("INKLOOP_PROMOTION_MARGIN_CER", "0.005")),
-                            "detector": float(os.environ.get("INKLOOP_PROMOTION_MARGIN_F1", "0.01"))}
 INKLOOP_HEARTBEAT_TIMEOUT = env_int("INKLOOP_HEARTBEAT_TIMEOUT", 300)
 INKLOOP_MAX_RUN_ATTEMPTS = env_int("INKLOOP_MAX_RUN_ATTEMPTS", 3)
 INKLOOP_WATCHDOG_INTERVAL = env_int("INKLOOP_WATCHDOG_INTERVAL", 60)

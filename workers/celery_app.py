@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 
+import django
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+django.setup()  # the tasks import models; the app registry must be ready first
 
-from webapp.queueing import DEFAULT_QUEUE, celery_config  # noqa: E402  (needs the settings module name first)
+from webapp.queueing import DEFAULT_QUEUE, celery_config  # noqa: E402
 
 WATCHDOG_SECONDS = float(os.environ.get("INKLOOP_WATCHDOG_INTERVAL", 60))
 

@@ -27,7 +27,7 @@ class TrainingRunOut(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "kind", "status", "from_scratch", "parent", "model_version", "promoted", "progress",
+        fields = ["id", "kind", "status", "from_scratch", "epochs", "max_minutes", "parent", "model_version", "promoted", "progress",
                   "heartbeat_at", "attempts", "cancel_requested", "retrain_after", "error", "figures", "trigger",
                   "triggered_by", "created_at", "started_at", "finished_at"]
 
@@ -39,6 +39,8 @@ class TrainingRunOut(serializers.ModelSerializer):
 class TrainingRunIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ModelKind.choices)
     from_scratch = serializers.BooleanField(default=False)
+    epochs = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    max_minutes = serializers.FloatField(min_value=0.1, max_value=24 * 60, required=False)
 
 
 class ModelVersionOut(serializers.ModelSerializer):

@@ -43,6 +43,9 @@ class Project(models.Model):
     test_percent = models.PositiveSmallIntegerField(default=10, validators=[MaxValueValidator(100)])
     retrain_auto = models.BooleanField(default=False)
     retrain_new_lines = models.PositiveIntegerField(default=200)
+    # A new model replaces the promoted one only if it is better on the same validation data by this
+    # much: absolute CER for recognizers, absolute F1 for detectors.
+    promotion_margin = models.FloatField(default=0.005)
     strategy = models.CharField(max_length=30, choices=Strategy.choices, default=Strategy.LEAST_CONFIDENCE)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

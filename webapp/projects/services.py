@@ -13,7 +13,7 @@ from webapp.projects.models import Membership, Project, Role
 
 EDITABLE_FIELDS = {
     "name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent", "test_percent",
-    "retrain_auto", "retrain_new_lines", "strategy",
+    "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin",
 }
 
 

@@ -74,6 +74,8 @@ class TrainingRun(models.Model):
     kind = models.CharField(max_length=10, choices=ModelKind.choices)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     from_scratch = models.BooleanField(default=False)
+    epochs = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Overrides the default epochs.")
+    max_minutes = models.FloatField(null=True, blank=True, help_text="A wall-clock training budget.")
     parent = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model_version = models.OneToOneField(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
                                          related_name="training_run")

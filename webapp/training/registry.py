@@ -14,7 +14,7 @@ from django.db.models import Max
 from ml.checkpoints import CheckpointError, load_checkpoint
 from webapp.projects.models import Project
 from webapp.training.models import ModelKind, ModelStatus, ModelVersion
-from webapp.training.services import TrainingRefused, _promote, enqueue_on_commit_after_promotion
+from webapp.training.services import TrainingRefused, _promote, enqueue_on_commit_after_promotion, json_safe
 
 MAX_CHECKPOINT_BYTES = 500 * 1024 * 1024
 
@@ -70,7 +70,7 @@ def model_version_upload(*, project: Project, user: AbstractBaseUser, data: byte
         version = ModelVersion(project=project, kind=kind, number=number, source="uploaded",
                                checkpoint_sha256=hashlib.sha256(checkpoint).hexdigest(),
                                alphabet="".join(payload.get("alphabet", [])),
-                               metrics={"uploaded_meta": _plain(payload.get("meta", {}))},
+                               metrics={"uploaded_meta": json_safe(_plain(payload.get("meta", {})))},
                                status=ModelStatus.READY, created_by=user)
         version.checkpoint.save(f"{kind}.pt", ContentFile(checkpoint), save=False)
         if promote:

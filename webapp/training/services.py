@@ -12,6 +12,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 import traceback
@@ -50,7 +51,8 @@ class TrainingRefused(Exception):
 
 
 def training_request(*, project: Project, kind: str, user: AbstractBaseUser | None, from_scratch: bool = False,
-                     trigger: str = "manual") -> tuple[TrainingRun, bool]:
+                     trigger: str = "manual", epochs: int | None = None,
+                     max_minutes: float | None = None) -> tuple[TrainingRun, bool]:
     """Start a run, or return the active one (and ask it to run once more when done).
 
     Returns (run, created).
@@ -66,6 +68,7 @@ def training_request(*, project: Project, kind: str, user: AbstractBaseUser | No
         check_enough_validation_data(project=project, kind=kind)
         run = TrainingRun.objects.create(
             project=project, kind=kind, from_scratch=from_scratch, triggered_by=user, trigger=trigger, attempts=1,
+            epochs=epochs, max_minutes=max_minutes,
             parent=None if from_scratch else promoted_version(project=project, kind=kind))
         _enqueue(run)
     return run, True
@@ -203,7 +206,7 @@ def _train(run: TrainingRun) -> ModelVersion:
             raise TrainingCancelled()
     figures["train_seconds"] = round(time.monotonic() - started, 1)
     return _register_version(run, best_path=Path(best_path), alphabet=alphabet, watermark=watermark,
-                             trained_on=trained_on, figures=figures)
+                             trained_on=trained_on, figures=json_safe(figures))
 
 
 def _train_recognizer(run, directory, init, reporter):
@@ -212,8 +215,9 @@ def _train_recognizer(run, directory, init, reporter):
     train_samples = data.line_samples(data.verified_lines(project=run.project, split=data.TRAIN_SPLIT))
     val_samples = data.line_samples(data.verified_lines(project=run.project, split=data.VAL_SPLIT))
     result = train_recognizer(train_samples, val_samples, out_dir=directory, config=configs.recognizer_config(),
-                              init=init, epochs=configs.epochs("recognizer"), device=configs.training_device(),
-                              callback=reporter, seed=run.pk, max_minutes=configs.max_minutes("recognizer"),
+                              init=init, epochs=run.epochs or configs.epochs("recognizer"),
+                              device=configs.training_device(), callback=reporter, seed=run.pk,
+                              max_minutes=run.max_minutes or configs.max_minutes("recognizer"),
                               show_progress=False)
     return result, len(train_samples)
 
@@ -224,8 +228,9 @@ def _train_detector(run, directory, init, reporter):
     train_pages = [page.as_training_pair() for page in data.page_samples(project=run.project, split=data.TRAIN_SPLIT)]
     val_pages = [page.as_training_pair() for page in data.page_samples(project=run.project, split=data.VAL_SPLIT)]
     result = train_detector(train_pages, val_pages, out_dir=directory, config=configs.detector_config(), init=init,
-                            epochs=configs.epochs("detector"), device=configs.training_device(), callback=reporter,
-                            seed=run.pk, max_minutes=configs.max_minutes("detector"), show_progress=False)
+                            epochs=run.epochs or configs.epochs("detector"), device=configs.training_device(),
+                            callback=reporter, seed=run.pk,
+                            max_minutes=run.max_minutes or configs.max_minutes("detector"), show_progress=False)
     return result, sum(len(lines) for _, lines in train_pages)
 
 
@@ -240,7 +245,8 @@ class ProgressReporter:
         self.uploaded_mtime = self._mtime()
 
     def __call__(self, progress: Progress) -> None:
-        TrainingRun.objects.filter(pk=self.run_id).update(progress=progress.as_dict(), heartbeat_at=timezone.now())
+        TrainingRun.objects.filter(pk=self.run_id).update(progress=json_safe(progress.as_dict()),
+                                                          heartbeat_at=timezone.now())
         mtime = self._mtime()
         if mtime is not None and mtime != self.uploaded_mtime:
             upload_file(self.last_path, self.storage_name)
@@ -250,6 +256,17 @@ class ProgressReporter:
 
     def _mtime(self) -> float | None:
         return self.last_path.stat().st_mtime if self.last_path.exists() else None
+
+
+def json_safe(value):
+    """JSON has no NaN or infinity (a diverging loss can be either): store them as null."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _restore_last_checkpoint(run: TrainingRun, directory: Path) -> None:
@@ -290,8 +307,8 @@ def _judge_and_finish(run: TrainingRun, candidate: ModelVersion) -> None:
         if not run.is_active:
             return
         candidate.refresh_from_db()
-        candidate.metrics = {**candidate.metrics, "validation": verdict.candidate,
-                             "compared_with": verdict.baseline_label, "baseline": verdict.baseline}
+        candidate.metrics = json_safe({**candidate.metrics, "validation": verdict.candidate,
+                                       "compared_with": verdict.baseline_label, "baseline": verdict.baseline})
         if verdict.better:
             _promote(candidate)
             run.promoted = True
@@ -315,7 +332,7 @@ class Verdict:
 
 def judge(*, candidate: ModelVersion, promoted: ModelVersion | None) -> Verdict:
     project, kind = candidate.project, candidate.kind
-    margin = settings.INKLOOP_PROMOTION_MARGIN[kind]
+    margin = project.promotion_margin
     device = configs.training_device()
     if kind == ModelKind.RECOGNIZER:
         samples = data.line_samples(data.verified_lines(project=project, split=data.VAL_SPLIT))

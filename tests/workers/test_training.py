@@ -1,0 +1,192 @@
+"""Training runs through real Redis, real Celery worker processes and the real test database."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+
+import pytest
+import torch
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from tests.workers.conftest import wait_for
+from tests.workers.factories import cremma_project, manager_of
+from webapp.training.models import ModelStatus, ModelVersion, RunStatus, TrainingRun
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+def client_of(project) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(manager_of(project))
+    return client
+
+
+def start_run(project, **body) -> dict:
+    response = client_of(project).post(f"/api/projects/{project.pk}/training-runs/",
+                                       {"kind": "recognizer", **body}, format="json")
+    assert response.status_code in (200, 201), response.json()
+    return response.json()
+
+
+def finished(run_id: int, timeout: float = 150) -> TrainingRun:
+    return wait_for(lambda: TrainingRun.objects.filter(pk=run_id, status__in=FINISHED).first(),
+                    timeout=timeout, what=f"training run {run_id} to finish")
+
+
+def test_a_request_ends_in_a_promoted_model(workers):
+    project = cremma_project(name="promote", pages=6)
+    body = start_run(project, epochs=25)
+    run = finished(body["id"])
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    version = run.model_version
+    assert version is not None and run.promoted
+    assert version.status == ModelStatus.PROMOTED and version.number == 1 and version.parent is None
+    assert version.metrics["validation"]["cer"] < version.metrics["baseline"]["cer"]  # beat the empty prediction
+    assert version.metrics["compared_with"] == "empty prediction"
+    assert version.watermark_revision > 0 and version.trained_on_lines > 0
+    assert run.progress["epoch"] >= 1 and run.progress["step"] > 0 and run.heartbeat_at is not None
+    assert 0 <= run.progress["val_metric"] <= 1.5  # validation CER reported at the end of an epoch
+
+    detail = client_of(project).get(f"/api/projects/{project.pk}/training-runs/{run.pk}/").json()
+    assert detail["status"] == "succeeded" and detail["model_version"]["label"] == "recognizer-v1"
+
+
+def test_a_run_that_does_not_beat_the_promoted_model_is_recorded_but_not_promoted(workers):
+    project = cremma_project(name="reject", pages=6)
+    first = finished(start_run(project, epochs=25)["id"])
+    assert first.promoted, first.error
+    project.promotion_margin = 1.0  # nothing can be better by a whole CER
+    project.save()
+    second = finished(start_run(project, epochs=1)["id"])
+    assert second.status == RunStatus.SUCCEEDED and not second.promoted
+    assert second.model_version.status == ModelStatus.REJECTED
+    assert second.model_version.parent == first.model_version  # fine-tuned from the promoted model
+    assert ModelVersion.objects.get(pk=first.model_version.pk).status == ModelStatus.PROMOTED
+    assert "kept" in second.figures["verdict"]
+
+
+def test_two_concurrent_requests_start_one_run(workers):
+    project = cremma_project(name="concurrent", pages=4)
+    answers = []
+
+    def request():
+        from django.db import connection
+
+        try:
+            response = client_of(project).post(f"/api/projects/{project.pk}/training-runs/",
+                                               {"kind": "recognizer", "epochs": 2}, format="json")
+            answers.append((response.status_code, response.json()["id"]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(code for code, _ in answers) == [200, 201]
+    assert len({run_id for _, run_id in answers}) == 1
+    run = TrainingRun.objects.get(project=project)
+    assert run.retrain_after  # the second request asked for one more run after this one
+    finished(run.pk)
+    follow_up = wait_for(lambda: TrainingRun.objects.filter(project=project).exclude(pk=run.pk).first(),
+                         timeout=30, what="the follow-up run")
+    finished(follow_up.pk)
+
+
+def test_training_is_refused_without_enough_validation_lines(workers):
+    project = cremma_project(name="refused", pages=3, val_pages=0)
+    response = client_of(project).post(f"/api/projects/{project.pk}/training-runs/", {"kind": "recognizer"},
+                                       format="json")
+    assert response.status_code == 400
+    assert "validation split has 0 human-verified lines" in response.json()["detail"]
+    assert not TrainingRun.objects.filter(project=project).exists()
+
+
+def test_cancel_stops_a_running_run(workers):
+    project = cremma_project(name="cancel", pages=6)
+    run_id = start_run(project, epochs=200)["id"]
+    wait_for(lambda: TrainingRun.objects.filter(pk=run_id, progress__has_key="step").exists(), timeout=60,
+             what="progress")
+    response = client_of(project).post(f"/api/projects/{project.pk}/training-runs/{run_id}/cancel/")
+    assert response.status_code == 200 and response.json()["cancel_requested"]
+    run = finished(run_id, timeout=60)
+    assert run.status == RunStatus.CANCELLED and not run.promoted
+
+
+def _running_with_checkpoint(run_id: int) -> bool:
+    from django.core.files.storage import default_storage
+
+    run = TrainingRun.objects.get(pk=run_id)
+    return (run.status == RunStatus.RUNNING and run.progress.get("epoch", 0) >= 1
+            and default_storage.exists(f"{run.storage_prefix}/last.pt"))
+
+
+def test_killing_the_pool_process_resumes_the_run(workers):
+    project = cremma_project(name="kill-pool", pages=8)
+    run_id = start_run(project, epochs=40)["id"]
+    wait_for(lambda: _running_with_checkpoint(run_id), timeout=120, what="a stored checkpoint")
+    killed_at_step = TrainingRun.objects.get(pk=run_id).progress["step"]
+    for pid in workers.pool_child_pids("gpu"):
+        os.kill(pid, signal.SIGKILL)
+    run = finished(run_id, timeout=240)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.progress["step"] > killed_at_step
+    assert ModelVersion.objects.filter(project=project, status=ModelStatus.PROMOTED).count() <= 1
+
+
+def test_killing_the_whole_worker_resumes_the_run_on_a_new_worker(workers):
+    project = cremma_project(name="kill-worker", pages=8)
+    run_id = start_run(project, epochs=40)["id"]
+    wait_for(lambda: _running_with_checkpoint(run_id), timeout=120, what="a stored checkpoint")
+    workers.kill("gpu")
+    # The heartbeat goes stale; beat's watchdog sees no live lock holder and requeues the run.
+    wait_for(lambda: TrainingRun.objects.get(pk=run_id).attempts >= 2, timeout=60, what="the watchdog")
+    workers.restart("gpu")
+    run = finished(run_id, timeout=240)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.attempts >= 2
+    assert ModelVersion.objects.filter(project=project, training_run__pk=run_id).count() == 1
+
+
+def test_a_checkpoint_carrying_a_pickle_payload_is_refused_on_upload(workers, tmp_path):
+    project = cremma_project(name="upload", pages=2)
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo owned > /tmp/inkloop-owned",))
+
+    buffer = io.BytesIO()
+    torch.save({"kind": "recognizer", "meta": Payload()}, buffer)
+    response = client_of(project).post(f"/api/projects/{project.pk}/models/",
+                                       {"checkpoint": SimpleUploadedFile("evil.pt", buffer.getvalue())},
+                                       format="multipart")
+    assert response.status_code == 400
+    assert "load safely" in response.json()["detail"]
+    assert not ModelVersion.objects.filter(project=project).exists()
+    assert not os.path.exists("/tmp/inkloop-owned")
+
+
+def test_a_downloaded_model_uploads_again_and_rollback_restores_it(workers):
+    project = cremma_project(name="roundtrip", pages=6)
+    first = finished(start_run(project, epochs=25)["id"])
+    assert first.promoted, first.error
+    client = client_of(project)
+    archive = client.get(f"/api/projects/{project.pk}/models/{first.model_version.pk}/download/")
+    assert archive.status_code == 200
+    uploaded = client.post(f"/api/projects/{project.pk}/models/",
+                           {"checkpoint": SimpleUploadedFile("model.zip", archive.content), "promote": "true"},
+                           format="multipart")
+    assert uploaded.status_code == 201, uploaded.json()
+    assert uploaded.json()["status"] == "promoted" and uploaded.json()["number"] == 2
+    assert uploaded.json()["checkpoint_sha256"] == first.model_version.checkpoint_sha256
+    rolled_back = client.post(f"/api/projects/{project.pk}/models/{first.model_version.pk}/promote/")
+    assert rolled_back.status_code == 200 and rolled_back.json()["status"] == "promoted"
+    statuses = dict(ModelVersion.objects.filter(project=project).values_list("number", "status"))
+    assert statuses == {1: "promoted", 2: "ready"}

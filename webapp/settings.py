@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "webapp.projects",
     "webapp.corpus",
     "webapp.training",
+    "webapp.predictions",
 ]
 
 MIDDLEWARE = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from webapp.predictions import services as predictions
 from webapp.projects.models import Project
 from webapp.training import services as training
 
@@ -26,3 +27,13 @@ def retrain_policy() -> list[int]:
         if run is not None:
             started.append(run.pk)
     return started
+
+
+@shared_task(name="inkloop.prediction.preannotate")
+def preannotate(project_id: int) -> int:
+    return predictions.project_preannotate(project_id=project_id)
+
+
+@shared_task(name="inkloop.prediction.job")
+def prediction_job(job_id: int) -> str:
+    return predictions.prediction_job_execute(job_id=job_id)

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from webapp.api import lines, pages, projects, training
+from webapp.api import lines, pages, predictions, projects, training
 
 urlpatterns = [
     path("health/", projects.HealthApi.as_view(), name="health"),
@@ -35,4 +35,11 @@ urlpatterns = [
          name="model-version-promote"),
     path("projects/<int:project_id>/models/<int:version_id>/download/", training.ModelVersionDownloadApi.as_view(),
          name="model-version-download"),
+    path("projects/<int:project_id>/queue/", predictions.QueueApi.as_view(), name="queue"),
+    path("projects/<int:project_id>/predict/", predictions.PredictApi.as_view(), name="predict"),
+    path("projects/<int:project_id>/predictions/", predictions.PredictionJobListApi.as_view(),
+         name="prediction-job-list"),
+    path("projects/<int:project_id>/predictions/<int:job_id>/", predictions.PredictionJobDetailApi.as_view(),
+         name="prediction-job-detail"),
+    path("projects/<int:project_id>/preannotate/", predictions.PreannotateApi.as_view(), name="preannotate"),
 ]

@@ -57,7 +57,9 @@ class Page(models.Model):
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="page_image_unique_per_project")]
         indexes = [models.Index(fields=["project", "status"]), models.Index(fields=["project", "split"]),
-                   models.Index(fields=["project", "group"])]
+                   models.Index(fields=["project", "group"]),
+                   models.Index(fields=["project", "confidence", "id"], name="page_review_queue",
+                                condition=models.Q(status="predicted"))]
 
     def __str__(self) -> str:
         return self.original_name
@@ -72,6 +74,8 @@ class Line(models.Model):
     """One text line of a page. `version` increases with every write (optimistic locking)."""
 
     page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="lines")
+    # The page's project, repeated here so the review queue is one index scan, not a join.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     x0 = models.IntegerField()
     y0 = models.IntegerField()
     x1 = models.IntegerField()
@@ -83,6 +87,7 @@ class Line(models.Model):
     source = models.CharField(max_length=5, choices=LineSource.choices, default=LineSource.HUMAN)
     confidence = models.FloatField(null=True, blank=True)
     char_confidences = models.JSONField(null=True, blank=True)
+    model_version = models.CharField(max_length=100, blank=True, help_text="The models that made it, if any.")
     version = models.PositiveIntegerField(default=1)
     ls_region_id = models.CharField(max_length=64, null=True, blank=True)
     verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -96,6 +101,9 @@ class Line(models.Model):
         indexes = [
             models.Index(fields=["page", "order"]),
             GinIndex(fields=["text"], name="line_text_trgm", opclasses=["gin_trgm_ops"]),
+            # The line review queue: a project's unverified model lines, least confident first.
+            models.Index(fields=["project", "confidence", "id"], name="line_review_queue",
+                         condition=models.Q(verified_at__isnull=True, confidence__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(x1__gt=models.F("x0"), y1__gt=models.F("y0")),

@@ -136,7 +136,7 @@ def group_split(*, project: Project, group: str) -> str:
 def _lines_bulk_create(*, page: Page, user, lines: Sequence[LineData], verified: bool) -> list[Line]:
     now = timezone.now()
     created = Line.objects.bulk_create([
-        Line(page=page, x0=line.bbox[0], y0=line.bbox[1], x1=line.bbox[2], y1=line.bbox[3], polygon=line.polygon,
+        Line(page=page, project_id=page.project_id, x0=line.bbox[0], y0=line.bbox[1], x1=line.bbox[2], y1=line.bbox[3], polygon=line.polygon,
              baseline=line.baseline, order=index, text=line.text, source=LineSource.HUMAN,
              verified_by=user if verified else None, verified_at=now if verified else None)
         for index, line in enumerate(lines)
@@ -183,8 +183,8 @@ def line_create(*, page: Page, user: AbstractBaseUser, data: LineData, order: in
         if order is None:
             order = (page.lines.order_by("-order").values_list("order", flat=True).first() or 0) + 1
         now = timezone.now()
-        line = Line.objects.create(page=page, x0=data.bbox[0], y0=data.bbox[1], x1=data.bbox[2], y1=data.bbox[3],
-                                   polygon=data.polygon, baseline=data.baseline, order=order, text=data.text,
+        line = Line.objects.create(page=page, project_id=page.project_id, x0=data.bbox[0], y0=data.bbox[1],
+                                   x1=data.bbox[2], y1=data.bbox[3], polygon=data.polygon, baseline=data.baseline, order=order, text=data.text,
                                    source=LineSource.HUMAN, verified_by=user, verified_at=now)
         _revision(line=line, user=user, action=RevisionAction.CREATE, old=None)
         page_status_refresh(page=page)
@@ -253,7 +253,8 @@ def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[Li
         result = []
         for order, data in enumerate(cleaned):
             if data.id is None:
-                line = Line.objects.create(page=page, x0=data.bbox[0], y0=data.bbox[1], x1=data.bbox[2],
+                line = Line.objects.create(page=page, project_id=page.project_id, x0=data.bbox[0], y0=data.bbox[1],
+                                           x1=data.bbox[2],
                                            y1=data.bbox[3], polygon=data.polygon, baseline=data.baseline,
                                            order=order, text=data.text, source=LineSource.HUMAN,
                                            verified_by=user, verified_at=timezone.now())

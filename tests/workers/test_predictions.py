@@ -1,0 +1,162 @@
+"""Pre-annotation, the review queue and REST predictions, with real workers and real checkpoints."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+from rest_framework.test import APIClient
+
+from ml.data.synthetic import render_page
+from ml.metrics import box_iou
+from ml.training.tiny import TINY_TEXTS
+from tests.workers.conftest import wait_for
+from webapp.corpus.models import Line, PageStatus
+from webapp.predictions.models import Prediction
+from webapp.projects.services import project_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GARBLED = "xqzj wvkp yyq"
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    from ml.training.tiny import build_tiny_checkpoints
+
+    return build_tiny_checkpoints(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture
+def lead(django_user_model):
+    return django_user_model.objects.create_user(username="lead", password="x" * 12)
+
+
+@pytest.fixture
+def client(lead) -> APIClient:
+    api = APIClient()
+    api.force_authenticate(lead)
+    return api
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def synthetic_page(texts: list[str], seed: int):
+    image, layout = render_page(texts, seed=seed)
+    return png(image), layout
+
+
+def upload_model(client, project, path, *, promote: bool = True) -> dict:
+    response = client.post(f"/api/projects/{project.pk}/models/",
+                           {"checkpoint": SimpleUploadedFile("model.pt", path.read_bytes()),
+                            "promote": "true" if promote else "false"}, format="multipart")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def predict(client, project, data: bytes, name: str = "page.png"):
+    return client.post(f"/api/projects/{project.pk}/predict/", {"image": SimpleUploadedFile(name, data)},
+                       format="multipart")
+
+
+def test_preannotation_stores_model_lines_and_ranks_the_garbled_line_first(workers, client, lead, tiny_models):
+    project = project_create(creator=lead, name="queue")
+    texts = TINY_TEXTS[:2] + [GARBLED] + TINY_TEXTS[2:]
+    page_bytes, layout = synthetic_page(texts, seed=3)
+    response = client.post(f"/api/projects/{project.pk}/pages/",
+                           {"files": [SimpleUploadedFile("p-1.png", page_bytes)]}, format="multipart")
+    assert response.status_code == 201
+    upload_model(client, project, tiny_models["recognizer"])  # promotion queues the pre-annotation
+
+    wait_for(lambda: Prediction.objects.filter(page__project=project).exists(), timeout=90, what="pre-annotation")
+    lines = list(Line.objects.filter(project=project).order_by("order"))
+    assert len(lines) >= 4
+    assert all(line.source == "model" and line.confidence is not None and not line.is_verified for line in lines)
+    assert all(len(line.char_confidences) == len(line.text) for line in lines)
+    assert lines[0].page.status == PageStatus.PREDICTED and lines[0].page.confidence is not None
+
+    queue = client.get(f"/api/projects/{project.pk}/queue/?level=line").json()
+    assert queue["count"] == len(lines)
+    confidences = [item["confidence"] for item in queue["results"]]
+    assert confidences == sorted(confidences)
+    garbled_box = layout.lines[texts.index(GARBLED)].bbox
+    first = queue["results"][0]
+    assert box_iou(tuple(first["bbox"]), garbled_box) > 0.5, (first, garbled_box)
+
+    pages = client.get(f"/api/projects/{project.pk}/queue/?level=page").json()
+    assert [page["id"] for page in pages["results"]] == [lines[0].page_id]
+
+    # A person verifies a line: it leaves the queue, and the page leaves the page queue.
+    line = Line.objects.get(pk=first["id"])
+    edit = client.patch(f"/api/projects/{project.pk}/lines/{line.pk}/", {"version": line.version, "text": "fixed"},
+                        format="json")
+    assert edit.status_code == 200
+    assert first["id"] not in [item["id"] for item in
+                               client.get(f"/api/projects/{project.pk}/queue/?level=line").json()["results"]]
+    assert client.get(f"/api/projects/{project.pk}/queue/?level=page").json()["count"] == 0
+
+
+def test_predict_returns_lines_and_refuses_bad_images(workers, client, lead, tiny_models):
+    project = project_create(creator=lead, name="predict")
+    page_bytes, layout = synthetic_page(TINY_TEXTS, seed=5)
+    assert predict(client, project, page_bytes).status_code == 409  # no model yet, and it says so
+    upload_model(client, project, tiny_models["recognizer"])
+
+    response = predict(client, project, page_bytes)
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["model_versions"]["recognizer"] == "recognizer-v1"
+    assert len(body["lines"]) >= 3
+    for line in body["lines"]:
+        assert set(line) >= {"bbox", "polygon", "text", "confidence", "char_confidences"}
+        assert len(line["char_confidences"]) == len(line["text"])
+
+    for name, data, reason in [("bad.png", page_bytes[:200], "damaged"), ("x.png", b"<svg></svg>", "not a JPEG"),
+                               ("empty.png", b"", "empty")]:
+        refused = predict(client, project, data, name)
+        assert refused.status_code == 400 and reason in refused.json()["detail"], refused.json()
+
+
+def test_a_promoted_model_is_swapped_in_without_restart_and_rollback_restores_it(workers, client, lead,
+                                                                                    tiny_models, tmp_path):
+    from ml.training.tiny import build_tiny_recognizer
+
+    project = project_create(creator=lead, name="swap")
+    page_bytes, _ = synthetic_page(TINY_TEXTS, seed=7)
+    first = upload_model(client, project, tiny_models["recognizer"])
+    before = predict(client, project, page_bytes).json()
+    assert before["model_versions"]["recognizer"] == "recognizer-v1"
+
+    other = build_tiny_recognizer(tmp_path / "other", seed=1, epochs=2)  # a different, weaker model
+    upload_model(client, project, other)
+    after = predict(client, project, page_bytes).json()
+    assert after["model_versions"]["recognizer"] == "recognizer-v2"
+    assert [line["text"] for line in after["lines"]] != [line["text"] for line in before["lines"]]
+
+    assert client.post(f"/api/projects/{project.pk}/models/{first['id']}/promote/").status_code == 200
+    restored = predict(client, project, page_bytes).json()
+    assert restored == before
+
+
+def test_many_pages_are_predicted_as_a_job(workers, client, lead, tiny_models):
+    project = project_create(creator=lead, name="jobs")
+    upload_model(client, project, tiny_models["recognizer"], promote=True)
+    pages = [SimpleUploadedFile(f"p{i}.png", synthetic_page(TINY_TEXTS, seed=10 + i)[0]) for i in range(2)]
+    response = client.post(f"/api/projects/{project.pk}/predictions/", {"files": pages}, format="multipart")
+    assert response.status_code == 202, response.json()
+    job_id = response.json()["id"]
+
+    def done():
+        body = client.get(f"/api/projects/{project.pk}/predictions/{job_id}/").json()
+        return body if body["status"] in ("done", "failed") else None
+
+    body = wait_for(done, timeout=90, what="the prediction job")
+    assert body["status"] == "done", body["error"]
+    assert [page["name"] for page in body["results"]] == ["p0.png", "p1.png"]
+    assert all(page["lines"] for page in body["results"])

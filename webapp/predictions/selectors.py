@@ -1,0 +1,31 @@
+"""The review queues: what a person should look at next, least certain first."""
+
+from __future__ import annotations
+
+from django.db.models import F, Func, QuerySet, TextField
+from django.db.models.functions import Cast
+
+from webapp.corpus.models import Line, Page, PageStatus
+from webapp.projects.models import Project, Strategy
+
+
+class Md5(Func):
+    function = "md5"
+    output_field = TextField()
+
+
+def line_queue(*, project: Project) -> QuerySet[Line]:
+    """Unverified model lines. `least_confidence` walks the partial index line_review_queue;
+    `random` (the control) is a fixed shuffle, so a reviewer's position stays stable."""
+    lines = Line.objects.filter(project=project, verified_at__isnull=True, confidence__isnull=False)
+    if project.strategy == Strategy.RANDOM:
+        return lines.annotate(shuffle=Md5(Cast(F("id"), TextField()))).order_by("shuffle")
+    return lines.order_by("confidence", "id")
+
+
+def page_queue(*, project: Project) -> QuerySet[Page]:
+    """Pages with model lines and no human-verified line, least confident first."""
+    pages = Page.objects.filter(project=project, status=PageStatus.PREDICTED, confidence__isnull=False)
+    if project.strategy == Strategy.RANDOM:
+        return pages.annotate(shuffle=Md5(Cast(F("id"), TextField()))).order_by("shuffle")
+    return pages.order_by("confidence", "id")

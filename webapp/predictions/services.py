@@ -1,0 +1,218 @@
+"""Predictions from the promoted models: pre-annotation of pages, REST predictions, batch jobs.
+
+The promoted models are loaded once per process and swapped when a new version is
+promoted: every use asks the database which versions are promoted (one indexed query)
+and reloads only when the answer changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from statistics import fmean
+from typing import Sequence
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image
+
+from ml.detection import ScriptedBaseline
+from ml.predict import PredictedLine, Predictor
+from webapp.corpus.models import Line, LineRevision, LineSource, Page, PageStatus, RevisionAction
+from webapp.files import local_copy
+from webapp.predictions.models import JobStatus, Prediction, PredictionJob
+from webapp.projects.models import Project
+from webapp.queueing import GPU_QUEUE, enqueue_on_commit
+from webapp.training.configs import training_device
+from webapp.training.models import ModelKind, ModelStatus, ModelVersion
+from webapp.training.data import page_image
+
+logger = logging.getLogger(__name__)
+
+PREANNOTATE_TASK = "inkloop.prediction.preannotate"
+JOB_TASK = "inkloop.prediction.job"
+
+
+class NoModelYet(Exception):
+    """The project has no promoted recognizer, so there is nothing to predict with."""
+
+
+@dataclass(frozen=True)
+class LoadedModels:
+    predictor: Predictor
+    detector: ModelVersion | None      # None: the scripted baseline finds the lines
+    recognizer: ModelVersion
+
+    @property
+    def label(self) -> str:
+        detector = self.detector.label if self.detector else "detector-baseline"
+        return f"{detector}+{self.recognizer.label}"
+
+
+_loaded: dict[int, tuple[tuple[int | None, int], LoadedModels]] = {}
+_loading = threading.Lock()
+
+
+def promoted_models(*, project: Project) -> LoadedModels:
+    """The project's promoted models, loaded once and reloaded only after a promotion."""
+    promoted = {version.kind: version for version in
+                ModelVersion.objects.filter(project=project, status=ModelStatus.PROMOTED)}
+    recognizer = promoted.get(ModelKind.RECOGNIZER)
+    if recognizer is None:
+        raise NoModelYet("This project has no promoted recognizer yet: verify some lines and train one.")
+    detector = promoted.get(ModelKind.DETECTOR)
+    key = (detector.pk if detector else None, recognizer.pk)
+    with _loading:
+        cached = _loaded.get(project.pk)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        device = training_device()
+        predictor = Predictor.from_checkpoints(
+            _checkpoint(detector) if detector else None, _checkpoint(recognizer), device=device)
+        if detector is None:
+            predictor.detector = ScriptedBaseline()
+        models = LoadedModels(predictor=predictor, detector=detector, recognizer=recognizer)
+        _loaded[project.pk] = (key, models)
+        logger.info("project %s now predicts with %s", project.pk, models.label)
+        return models
+
+
+def _checkpoint(version: ModelVersion):
+    return local_copy(version.checkpoint.name, version.checkpoint_sha256)
+
+
+def predict_image(*, project: Project, image: Image.Image) -> tuple[list[PredictedLine], LoadedModels]:
+    models = promoted_models(project=project)
+    return models.predictor.predict(image.convert("L")), models
+
+
+def page_score(lines: Sequence[PredictedLine]) -> float | None:
+    """A page is as uncertain as its lines on average; a page where nothing was found is maximally unsure."""
+    return fmean(line.confidence for line in lines) if lines else 0.0
+
+
+# Pre-annotation -----------------------------------------------------------------------------------
+
+
+def preannotation_request(*, project: Project) -> None:
+    enqueue_on_commit(PREANNOTATE_TASK, project.pk, queue=GPU_QUEUE)
+
+
+def project_preannotate(*, project_id: int) -> int:
+    """Predict every page with no human-verified line; returns the pages written. Idempotent: a page
+    already predicted by these exact models is skipped."""
+    project = Project.objects.get(pk=project_id)
+    try:
+        models = promoted_models(project=project)
+    except NoModelYet:
+        return 0
+    written = 0
+    for page in pages_to_preannotate(project=project):
+        if page.predictions.order_by("-id").values_list("model_label", flat=True).first() == models.label:
+            continue  # already predicted by exactly these models
+        lines = models.predictor.predict(page_image(page))
+        if page_model_lines_replace(page=page, lines=lines, models=models):
+            written += 1
+    return written
+
+
+def pages_to_preannotate(*, project: Project):
+    return Page.objects.filter(project=project, status__in=[PageStatus.NEW, PageStatus.PREDICTED]).order_by("id")
+
+
+def page_model_lines_replace(*, page: Page, lines: Sequence[PredictedLine], models: LoadedModels) -> bool:
+    """Replace the page's model lines with `lines`, unless a person verified a line meanwhile."""
+    label = models.label
+    with transaction.atomic():
+        page = Page.objects.select_for_update().get(pk=page.pk)
+        if page.lines.filter(verified_at__isnull=False).exists():
+            return False  # a person started on it: their lines win
+        old = list(page.lines.all())
+        if old:
+            LineRevision.objects.bulk_create([
+                LineRevision(page=page, line=None, line_ref=line.pk, action=RevisionAction.DELETE,
+                             model_version=label, old_text=line.text, old_geometry=line.geometry(),
+                             version=line.version + 1) for line in old])
+            LineRevision.objects.filter(line__in=old).update(line=None)
+            page.lines.all().delete()
+        created = Line.objects.bulk_create([
+            Line(page=page, project_id=page.project_id, x0=line.bbox[0], y0=line.bbox[1], x1=line.bbox[2],
+                 y1=line.bbox[3], polygon=[list(point) for point in line.polygon] if line.polygon else None,
+                 order=order, text=line.text, source=LineSource.MODEL, confidence=line.confidence,
+                 char_confidences=line.char_confidences, model_version=label)
+            for order, line in enumerate(_inside(page, lines))])
+        LineRevision.objects.bulk_create([
+            LineRevision(page=page, line=line, line_ref=line.pk, action=RevisionAction.CREATE, model_version=label,
+                         new_text=line.text, new_geometry=line.geometry(), version=line.version)
+            for line in created])
+        page.confidence = page_score(lines)
+        page.status = PageStatus.PREDICTED if created else PageStatus.NEW
+        page.save(update_fields=["confidence", "status"])
+        Prediction.objects.create(page=page, detector=models.detector, recognizer=models.recognizer,
+                                  model_label=label, lines_predicted=len(created), page_score=page.confidence)
+    return True
+
+
+def _inside(page: Page, lines: Sequence[PredictedLine]) -> list[PredictedLine]:
+    """Drop degenerate boxes: the database refuses empty ones, and they are of no use to a reviewer."""
+    return [line for line in lines
+            if line.bbox[2] > line.bbox[0] and line.bbox[3] > line.bbox[1]
+            and line.bbox[0] >= 0 and line.bbox[1] >= 0 and line.bbox[2] <= page.width and line.bbox[3] <= page.height]
+
+
+# Batch jobs ---------------------------------------------------------------------------------------
+
+
+def prediction_job_create(*, project: Project, user: AbstractBaseUser, images: Sequence[tuple[str, bytes]]
+                          ) -> PredictionJob:
+    """Store the (already validated) images and queue the job on the gpu queue."""
+    promoted_models_exist = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER,
+                                                        status=ModelStatus.PROMOTED).exists()
+    if not promoted_models_exist:
+        raise NoModelYet("This project has no promoted recognizer yet: verify some lines and train one.")
+    saved = []
+    try:
+        with transaction.atomic():
+            job = PredictionJob.objects.create(project=project, created_by=user)
+            inputs = []
+            for name, data in images:
+                digest = hashlib.sha256(data).hexdigest()
+                storage_name = default_storage.save(f"projects/{project.pk}/jobs/{job.pk}/{digest}.png",
+                                                    ContentFile(data))
+                saved.append(storage_name)
+                inputs.append({"name": name, "storage_name": storage_name, "sha256": digest})
+            job.inputs = inputs
+            job.save(update_fields=["inputs"])
+            enqueue_on_commit(JOB_TASK, job.pk, queue=GPU_QUEUE)
+    except BaseException:
+        for name in saved:
+            default_storage.delete(name)
+        raise
+    return job
+
+
+def prediction_job_execute(*, job_id: int) -> str:
+    job = PredictionJob.objects.select_related("project").get(pk=job_id)
+    if job.status in (JobStatus.DONE, JobStatus.FAILED):
+        return job.status
+    PredictionJob.objects.filter(pk=job_id).update(status=JobStatus.RUNNING)
+    try:
+        models = promoted_models(project=job.project)
+        results = []
+        for item in job.inputs:
+            with Image.open(local_copy(item["storage_name"], item["sha256"])) as image:
+                lines = models.predictor.predict(image.convert("L"))
+            results.append({"name": item["name"], "lines": [line.as_dict() for line in lines]})
+            PredictionJob.objects.filter(pk=job_id).update(pages_done=len(results))
+        PredictionJob.objects.filter(pk=job_id).update(status=JobStatus.DONE, results=results,
+                                                       model_label=models.label, finished_at=timezone.now())
+    except Exception as error:  # recorded on the job for the client to read
+        logger.exception("prediction job %s failed", job_id)
+        PredictionJob.objects.filter(pk=job_id).update(status=JobStatus.FAILED, error=str(error),
+                                                       finished_at=timezone.now())
+    return PredictionJob.objects.get(pk=job_id).status

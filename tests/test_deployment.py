@@ -39,7 +39,7 @@ def compose_validator() -> jsonschema.Draft201909Validator:
 
 
 def test_compose_has_the_production_services(compose):
-    assert {"postgres", "redis", "web", "worker", "worker-gpu", "label-studio", "minio"} <= set(compose["services"])
+    assert {"postgres", "redis", "web", "worker", "worker-gpu", "beat", "label-studio", "minio"} <= set(compose["services"])
     gpu = compose["services"]["worker-gpu"]
     assert gpu["runtime"] == "nvidia"
     assert gpu["command"][gpu["command"].index("-c") + 1] == "1"
@@ -94,3 +94,16 @@ def test_django_deploy_checks_pass_under_production_settings():
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_an_s3_bucket_setting_switches_storage_to_s3():
+    code = ("import django; django.setup(); from django.core.files.storage import default_storage; "
+            "print(type(default_storage._wrapped if hasattr(default_storage, '_wrapped') else default_storage)"
+            ".__name__ if default_storage._setup() is None else '')")
+    env = dict(os.environ, AWS_STORAGE_BUCKET_NAME="inkloop", AWS_S3_ENDPOINT_URL="http://minio:9000",
+               AWS_ACCESS_KEY_ID="key", AWS_SECRET_ACCESS_KEY="secret", DJANGO_SETTINGS_MODULE="webapp.settings",
+               SECRET_KEY="x" * 50, DATABASE_URL=os.environ.get("DATABASE_URL") or "postgres://u@localhost/db")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "S3Storage"

@@ -126,8 +126,19 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / ".devstack" / "media")
 # Media is never served by URL path: page images go out through signed URLs only.
 MEDIA_URL = "/media-not-served/"
 
+# Page images, checkpoints and exports: local disk by default; an S3-compatible store (MinIO in
+# docker-compose.yml) when AWS_STORAGE_BUCKET_NAME is set, so workers on other machines share them.
+# https://django-storages.readthedocs.io/en/latest/backends/amazon-S3.html
+if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+    DEFAULT_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
+        "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+        "default_acl": None, "querystring_auth": True, "file_overwrite": False}}
+else:
+    DEFAULT_STORAGE = {"BACKEND": os.environ.get("DEFAULT_FILE_STORAGE",
+                                                 "django.core.files.storage.FileSystemStorage")}
 STORAGES = {
-    "default": {"BACKEND": os.environ.get("DEFAULT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage")},
+    "default": DEFAULT_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage" if not DEBUG
                     else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }

@@ -10,13 +10,10 @@ import os
 
 import pytest
 
-REQUIRE_SERVICES = os.environ.get("INKLOOP_REQUIRE_SERVICES") == "1"
-SERVICE_SKIP_PREFIX = "needs service:"
+from tests.services import REQUIRE_SERVICES, SERVICE_SKIP_PREFIX, skip_without_service  # noqa: F401
 
-
-def skip_without_service(name: str, why: str) -> None:
-    """Skip locally when a service is missing; in CI the hook below makes this a failure."""
-    pytest.skip(f"{SERVICE_SKIP_PREFIX} {name} ({why})")
+# Fixtures shared by every test folder (one worker cluster per session), imported to register them.
+from tests.workers.cluster import celery_cluster, worker_media_root, workers  # noqa: E402,F401
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from ml.data.synthetic import render_page
 from ml.metrics import box_iou
 from ml.training.tiny import TINY_TEXTS
-from tests.workers.conftest import wait_for
+from tests.workers.cluster import wait_for
 from webapp.corpus.models import Line, PageStatus
 from webapp.predictions.models import Prediction
 from webapp.projects.services import project_create

@@ -12,7 +12,7 @@ import torch
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from tests.workers.conftest import wait_for
+from tests.workers.cluster import wait_for
 from tests.workers.factories import cremma_project, manager_of
 from webapp.training.models import ModelStatus, ModelVersion, RunStatus, TrainingRun
 

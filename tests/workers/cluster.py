@@ -1,5 +1,6 @@
 """Real Celery workers and beat, started once per test session against the test database.
 
+The fixtures are registered in tests/conftest.py, so every test folder shares one cluster.
 Tests that use them must commit their data (`django_db(transaction=True)`) so the
 workers, which are other processes, can see it.
 """
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from tests.conftest import skip_without_service
+from tests.services import skip_without_service
 
 REPO = Path(__file__).resolve().parents[2]
 # Tiny models and short timeouts, so a whole training run takes seconds on a CPU.

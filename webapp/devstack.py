@@ -142,6 +142,8 @@ def service_environment(stack: ExitStack) -> dict[str, str]:
     for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
         env.setdefault(name, "0")
     env.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+    # OpenMP threads that spin while they wait make PyTorch several times slower on a shared CPU.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = stack.enter_context(embedded_postgres(directory / "postgres"))
         print(f"devstack: embedded PostgreSQL at {env['DATABASE_URL']}", flush=True)

@@ -190,3 +190,15 @@ def test_a_downloaded_model_uploads_again_and_rollback_restores_it(workers):
     assert rolled_back.status_code == 200 and rolled_back.json()["status"] == "promoted"
     statuses = dict(ModelVersion.objects.filter(project=project).values_list("number", "status"))
     assert statuses == {1: "promoted", 2: "ready"}
+
+
+def test_a_detector_run_is_judged_by_f1_on_the_validation_pages(workers):
+    project = cremma_project(name="detector", pages=5)
+    run = finished(start_run(project, kind="detector", epochs=2)["id"])
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    version = run.model_version
+    assert version.kind == "detector" and version.metrics["compared_with"] == "empty prediction"
+    f1 = version.metrics["validation"]["f1"]
+    assert version.metrics["baseline"]["f1"] == 0.0 and version.metrics["validation"]["pages"] == 2
+    expected = ModelStatus.PROMOTED if f1 > project.promotion_margin else ModelStatus.REJECTED
+    assert version.status == expected

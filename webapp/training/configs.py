@@ -8,8 +8,8 @@ import torch
 from django.conf import settings
 
 from ml.detection.model import DetectorConfig
-from ml.detection.train import DetectorTrainingConfig
-from ml.detection.train import TrainConfig as DetectorLoopConfig
+from ml.detection.train_config import DetectorTrainingConfig
+from ml.detection.train_config import TrainConfig as DetectorLoopConfig
 from ml.models.recognizer import RecognizerConfig
 from ml.training.recognizer import TrainConfig as RecognizerTrainConfig
 

@@ -35,9 +35,11 @@ def _require_database_for_db_tests(request):
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """The production hasher costs most of a second per user; tests create many users."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _fast_password_hashing(request):
+    """The production hasher costs most of a second per user; tests create many users.
+    (Without the Django plugin, as for `pytest -p no:django tests/ml`, there is nothing to speed up.)"""
+    if request.config.pluginmanager.hasplugin("django"):
+        request.getfixturevalue("settings").PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

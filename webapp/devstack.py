@@ -22,10 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -142,13 +144,18 @@ def service_environment(stack: ExitStack) -> dict[str, str]:
     for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
         env.setdefault(name, "0")
     env.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+    # Test runs started side by side on one server each get their own test database.
+    env.setdefault("INKLOOP_TEST_DATABASE", f"test_inkloop_{os.getpid()}")
     # OpenMP threads that spin while they wait make PyTorch several times slower on a shared CPU.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = stack.enter_context(embedded_postgres(directory / "postgres"))
         print(f"devstack: embedded PostgreSQL at {env['DATABASE_URL']}", flush=True)
     if not env.get("REDIS_URL"):
-        env["REDIS_URL"] = stack.enter_context(embedded_redis(directory / "redis"))
+        # One Redis per devstack process: a `make test` beside a `make run` must not share queues.
+        redis_dir = Path(tempfile.mkdtemp(prefix="redis-", dir=directory))
+        stack.callback(shutil.rmtree, redis_dir, ignore_errors=True)
+        env["REDIS_URL"] = stack.enter_context(embedded_redis(redis_dir))
         print(f"devstack: embedded Redis at {env['REDIS_URL']}", flush=True)
     return env
 

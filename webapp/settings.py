@@ -8,6 +8,7 @@ starts (see `webapp/devstack.py`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "webapp.corpus",
     "webapp.training",
     "webapp.predictions",
+    "webapp.review",
 ]
 
 MIDDLEWARE = [
@@ -104,6 +106,8 @@ if not DATABASE_URL:
         "and set it; otherwise point it at a PostgreSQL server."
     )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+if os.environ.get("INKLOOP_TEST_DATABASE"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["INKLOOP_TEST_DATABASE"]}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...).")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -178,7 +182,15 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-LOGIN_URL = "/admin/login/"
+# https://docs.djangoproject.com/en/5.2/topics/auth/default/#django.contrib.auth.views.LoginView
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+# Password reset mails: printed to the console in development, SMTP (EMAIL_* settings) otherwise.
+# https://docs.djangoproject.com/en/5.2/topics/email/#email-backends
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG
+                               else "django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "inkloop@localhost")
 
 # Security: https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 # Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER_ENABLED=1.
@@ -212,9 +224,25 @@ INKLOOP_DEVICE = os.environ.get("INKLOOP_DEVICE", "auto")  # auto | cpu | cuda
 INKLOOP_CACHE_DIR = os.environ.get("INKLOOP_CACHE_DIR", "")
 INKLOOP_MIN_VAL_LINES = env_int("INKLOOP_MIN_VAL_LINES", 20)
 INKLOOP_MIN_VAL_PAGES = env_int("INKLOOP_MIN_VAL_PAGES", 1)
+# The review queue highlights characters the model gave less than this probability.
+INKLOOP_REVIEW_CHAR_THRESHOLD = float(os.environ.get("INKLOOP_REVIEW_CHAR_THRESHOLD", 0.8))
 INKLOOP_HEARTBEAT_TIMEOUT = env_int("INKLOOP_HEARTBEAT_TIMEOUT", 300)
 INKLOOP_MAX_RUN_ATTEMPTS = env_int("INKLOOP_MAX_RUN_ATTEMPTS", 3)
 INKLOOP_WATCHDOG_INTERVAL = env_int("INKLOOP_WATCHDOG_INTERVAL", 60)
 # JSON: {"epochs": {"recognizer": 30}, "max_minutes": {...}, "recognizer": {TrainConfig fields, "model": {...}},
 #        "detector": {"model": {...}, "train": {...}}}
 INKLOOP_TRAINING = json.loads(os.environ.get("INKLOOP_TRAINING", "{}"))
+
+# Label Studio (the `labeling` app): https://labelstud.io/guide/webhooks and /guide/ml
+INSTALLED_APPS += ["labeling"]
+LABEL_STUDIO_URL = os.environ.get("LABEL_STUDIO_URL", "").rstrip("/")
+LABEL_STUDIO_API_KEY = os.environ.get("LABEL_STUDIO_API_KEY", "")  # a personal access token or a legacy token
+LABEL_STUDIO_TIMEOUT = float(os.environ.get("LABEL_STUDIO_TIMEOUT", 15))
+# Where Label Studio (and an annotator's browser, for images) reaches inkloop.
+INKLOOP_PUBLIC_URL = os.environ.get("INKLOOP_PUBLIC_URL", "http://localhost:8000").rstrip("/")
+# Label Studio webhooks carry no signature: this secret travels in a header and is compared in constant time.
+# It also is the ML backend's basic-auth password.
+# By default derived from SECRET_KEY (one-way), so the key itself never leaves inkloop.
+LABEL_STUDIO_WEBHOOK_SECRET = (os.environ.get("LABEL_STUDIO_WEBHOOK_SECRET")
+                               or hashlib.sha256(f"label-studio-webhook:{SECRET_KEY}".encode()).hexdigest())
+LABEL_STUDIO_SYNC_SECONDS = env_int("LABEL_STUDIO_SYNC_SECONDS", 300)

@@ -136,8 +136,8 @@ def group_split(*, project: Project, group: str) -> str:
 def _lines_bulk_create(*, page: Page, user, lines: Sequence[LineData], verified: bool) -> list[Line]:
     now = timezone.now()
     created = Line.objects.bulk_create([
-        Line(page=page, project_id=page.project_id, x0=line.bbox[0], y0=line.bbox[1], x1=line.bbox[2], y1=line.bbox[3], polygon=line.polygon,
-             baseline=line.baseline, order=index, text=line.text, source=LineSource.HUMAN,
+        Line(page=page, project_id=page.project_id, x0=line.bbox[0], y0=line.bbox[1], x1=line.bbox[2],
+             y1=line.bbox[3], polygon=line.polygon, baseline=line.baseline, order=index, text=line.text, source=LineSource.HUMAN,
              verified_by=user if verified else None, verified_at=now if verified else None)
         for index, line in enumerate(lines)
     ])
@@ -218,10 +218,7 @@ def line_delete(*, line_id: int, page: Page, user: AbstractBaseUser, expected_ve
         line = Line.objects.select_for_update().get(pk=line_id, page=page)
         if line.version != expected_version:
             raise LineConflict(line)
-        LineRevision.objects.create(page=page, line=None, line_ref=line.pk, action=RevisionAction.DELETE, user=user,
-                                    old_text=line.text, old_geometry=line.geometry(), version=line.version + 1)
-        LineRevision.objects.filter(line=line).update(line=None)
-        line.delete()
+        _delete_keeping_history(line, user=user)
         page_status_refresh(page=page)
 
 
@@ -244,12 +241,7 @@ def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[Li
         if stale:
             raise PageLinesConflict(list(current.values()), stale)
         for existing_id in set(current) - set(ids):
-            line = current[existing_id]
-            LineRevision.objects.create(page=page, line=None, line_ref=line.pk, action=RevisionAction.DELETE,
-                                        user=user, old_text=line.text, old_geometry=line.geometry(),
-                                        version=line.version + 1)
-            LineRevision.objects.filter(line=line).update(line=None)
-            line.delete()
+            _delete_keeping_history(current[existing_id], user=user)
         result = []
         for order, data in enumerate(cleaned):
             if data.id is None:
@@ -267,6 +259,14 @@ def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[Li
             result.append(line)
         page_status_refresh(page=page)
     return result
+
+
+def _delete_keeping_history(line: Line, *, user) -> None:
+    """Delete a line; its revisions stay (detached), plus one saying who deleted it and what it held."""
+    LineRevision.objects.create(page_id=line.page_id, line=None, line_ref=line.pk, action=RevisionAction.DELETE,
+                                user=user, old_text=line.text, old_geometry=line.geometry(), version=line.version + 1)
+    LineRevision.objects.filter(line=line).update(line=None)
+    line.delete()
 
 
 def _apply(line: Line, data: LineData, *, order: int | None = None) -> dict | None:

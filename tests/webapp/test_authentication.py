@@ -16,8 +16,14 @@ ALLOW_LIST = {
     "admin:login": "the login form itself",
     "admin:logout": "logging out needs no session",
     "admin:view_on_site": "Django's redirect helper; reveals nothing and 404s without objects",
+    "login": "the review UI's login form",
+    "logout": "logging out needs no session",
+    "password_reset": "asks for a reset mail; answers the same whether the address exists or not",
+    "password_reset_done": "a static 'mail sent' page",
+    "password_reset_confirm": "the signed token in the URL is the credential",
+    "password_reset_complete": "a static 'password changed' page",
 }
-ROOT_REDIRECT = ""  # "/" redirects to the API docs, which need authentication
+ROOT_REDIRECT = ""  # "/" is the project list, which redirects anonymous callers to the login page
 
 
 def all_routes(resolver: URLResolver | None = None, prefix: str = "", namespace: str = ""):

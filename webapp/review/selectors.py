@@ -1,0 +1,93 @@
+"""Reads for the review UI. Callers pass a project they already checked access to."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Q, QuerySet
+
+from webapp.corpus.models import Line, Page
+from webapp.predictions.selectors import line_queue
+from webapp.projects.models import Project, Strategy
+from webapp.projects.selectors import project_list
+from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, TrainingRun
+
+QUEUE_BATCH = 20
+
+
+def project_cards(*, user: AbstractBaseUser) -> QuerySet[Project]:
+    return project_list(user=user).annotate(page_count=Count("pages", distinct=True)).order_by("name", "id")
+
+
+@dataclass(frozen=True)
+class Overview:
+    pages: int
+    lines: int
+    verified_lines: int
+    waiting_lines: int
+
+
+def project_overview(*, project: Project) -> Overview:
+    lines = Line.objects.filter(project=project).aggregate(
+        total=Count("id"), verified=Count("id", filter=Q(verified_at__isnull=False)))
+    return Overview(pages=Page.objects.filter(project=project).count(), lines=lines["total"],
+                    verified_lines=lines["verified"], waiting_lines=line_queue(project=project).count())
+
+
+def queue_batch(*, project: Project, after_line_id: int | None, limit: int = QUEUE_BATCH) -> list[Line]:
+    """The next lines of the review queue after `after_line_id`, in the queue's own order.
+
+    A keyset cursor rather than an offset: lines accepted meanwhile leave the queue, and an
+    offset would then skip lines nobody has seen.
+    """
+    lines = line_queue(project=project).select_related("page")
+    after = Line.objects.filter(project=project, pk=after_line_id).values("pk", "confidence").first() \
+        if after_line_id else None
+    if after is not None:
+        if project.strategy == Strategy.RANDOM:
+            # line_queue orders the control by md5(id::text); the same hash in Python is the cursor.
+            key = hashlib.md5(str(after["pk"]).encode()).hexdigest()
+            lines = lines.filter(Q(shuffle__gt=key) | Q(shuffle=key, pk__gt=after["pk"]))
+        else:
+            lines = lines.filter(Q(confidence__gt=after["confidence"])
+                                 | Q(confidence=after["confidence"], pk__gt=after["pk"]))
+    return list(lines[:limit])
+
+
+def active_runs(*, project: Project) -> dict[str, TrainingRun]:
+    runs = TrainingRun.objects.filter(project=project, status__in=ACTIVE_RUN_STATUSES)
+    return {run.kind: run for run in runs}
+
+
+def latest_runs(*, project: Project, limit: int = 4) -> list[TrainingRun]:
+    return list(TrainingRun.objects.filter(project=project).select_related("model_version").order_by("-id")[:limit])
+
+
+def model_versions(*, project: Project) -> list[ModelVersion]:
+    return list(ModelVersion.objects.filter(project=project).order_by("kind", "-number"))
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    label: str
+    verified_lines: int
+    cer: float
+    status: str
+
+
+def learning_curve(*, project: Project) -> list[CurvePoint]:
+    """One point per evaluated recognizer version: validation CER against the verified lines it saw."""
+    versions = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER).order_by("number")
+    points = []
+    for version in versions:
+        cer = (version.metrics or {}).get("validation", {}).get("cer")
+        if isinstance(cer, (int, float)):
+            points.append(CurvePoint(label=version.label, verified_lines=version.trained_on_lines,
+                                     cer=float(cer), status=version.status))
+    return points
+
+
+def page_lines(*, page: Page) -> list[Line]:
+    return list(page.lines.order_by("order", "id"))

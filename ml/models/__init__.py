@@ -1,0 +1,1 @@
+"""Neural network modules: plain `nn.Module`s configured by dataclasses."""

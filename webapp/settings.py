@@ -238,11 +238,15 @@ INSTALLED_APPS += ["labeling"]
 LABEL_STUDIO_URL = os.environ.get("LABEL_STUDIO_URL", "").rstrip("/")
 LABEL_STUDIO_API_KEY = os.environ.get("LABEL_STUDIO_API_KEY", "")  # a personal access token or a legacy token
 LABEL_STUDIO_TIMEOUT = float(os.environ.get("LABEL_STUDIO_TIMEOUT", 15))
-# Where Label Studio (and an annotator's browser, for images) reaches inkloop.
+# Where Label Studio's server reaches inkloop (webhook, ML backend), and where an annotator's browser
+# loads task images from (the same unless they differ, as on a compose network).
 INKLOOP_PUBLIC_URL = os.environ.get("INKLOOP_PUBLIC_URL", "http://localhost:8000").rstrip("/")
+INKLOOP_BROWSER_URL = (os.environ.get("INKLOOP_BROWSER_URL") or INKLOOP_PUBLIC_URL).rstrip("/")
 # Label Studio webhooks carry no signature: this secret travels in a header and is compared in constant time.
 # It also is the ML backend's basic-auth password.
 # By default derived from SECRET_KEY (one-way), so the key itself never leaves inkloop.
 LABEL_STUDIO_WEBHOOK_SECRET = (os.environ.get("LABEL_STUDIO_WEBHOOK_SECRET")
                                or hashlib.sha256(f"label-studio-webhook:{SECRET_KEY}".encode()).hexdigest())
 LABEL_STUDIO_SYNC_SECONDS = env_int("LABEL_STUDIO_SYNC_SECONDS", 300)
+# Label Studio calls these over the internal network, where no TLS proxy adds X-Forwarded-Proto.
+SECURE_REDIRECT_EXEMPT += [r"^labeling/webhook/$", r"^ml/"]

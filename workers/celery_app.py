@@ -10,6 +10,8 @@ from celery import Celery
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 django.setup()  # the tasks import models; the app registry must be ready first
 
+from django.conf import settings  # noqa: E402
+
 from webapp.queueing import DEFAULT_QUEUE, celery_config  # noqa: E402
 
 WATCHDOG_SECONDS = float(os.environ.get("INKLOOP_WATCHDOG_INTERVAL", 60))
@@ -21,5 +23,8 @@ app.conf.beat_schedule = {
                                            "options": {"queue": DEFAULT_QUEUE}},
     "retrain-when-enough-new-lines": {"task": "inkloop.training.policy", "schedule": WATCHDOG_SECONDS,
                                       "options": {"queue": DEFAULT_QUEUE}},
+    # Label Studio never retries a webhook: reconciliation repairs what a lost one missed.
+    "reconcile-label-studio": {"task": "inkloop.labeling.sync", "options": {"queue": DEFAULT_QUEUE},
+                               "schedule": float(settings.LABEL_STUDIO_SYNC_SECONDS)},
 }
 app.autodiscover_tasks(["workers"], related_name="tasks", force=True)

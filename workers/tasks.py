@@ -37,3 +37,5 @@ def preannotate(project_id: int) -> int:
 @shared_task(name="inkloop.prediction.job")
 def prediction_job(job_id: int) -> str:
     return predictions.prediction_job_execute(job_id=job_id)
+
+import workers.labeling_tasks  # noqa: E402,F401  (autodiscovery loads only this module)

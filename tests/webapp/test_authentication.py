@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 ALLOW_LIST = {
     "health": "load balancer health check",
     "page-image": "signed media URL: the signature is the credential",
+    "labeling-page-image": "Label Studio task image: the revocable per-project token in the URL is the credential",
     "auth-token": "exchanges a username and password for a token",
     "admin:login": "the login form itself",
     "admin:logout": "logging out needs no session",

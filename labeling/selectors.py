@@ -1,0 +1,63 @@
+"""Reads for the Label Studio adapter."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.contrib.auth import get_user_model
+from django.db.models import Max, QuerySet
+
+from labeling.models import LabelStudioAccount, LabelStudioProject, LabelStudioTask
+from webapp.corpus.models import Line, LineRevision, Page
+
+
+def link_of(*, project_id: int) -> LabelStudioProject | None:
+    return LabelStudioProject.objects.filter(project_id=project_id).select_related("project").first()
+
+
+def link_by_ls_project(*, ls_project_id: int) -> LabelStudioProject | None:
+    return LabelStudioProject.objects.filter(ls_project_id=ls_project_id).select_related("project").first()
+
+
+def task_by_ls_id(*, ls_task_id: int) -> LabelStudioTask | None:
+    return LabelStudioTask.objects.filter(ls_task_id=ls_task_id).select_related("page", "page__project").first()
+
+
+def page_for_image(*, page_id: int, token: str) -> Page | None:
+    """The page, if `token` is its project's current image token (compared in constant time)."""
+    page = Page.objects.filter(pk=page_id).select_related("project__label_studio").first()
+    link = getattr(page.project, "label_studio", None) if page is not None else None
+    if link is None or not hmac.compare_digest(link.image_token.encode(), token.encode()):
+        return None
+    return page
+
+
+def pages_without_task(*, project_id: int) -> QuerySet[Page]:
+    return Page.objects.filter(project_id=project_id, label_studio_task__isnull=True).order_by("id")
+
+
+def user_by_ls_id(*, ls_user_id: int | None):
+    if ls_user_id is None:
+        return None
+    account = LabelStudioAccount.objects.filter(ls_user_id=ls_user_id).select_related("user").first()
+    return account.user if account else None
+
+
+def user_by_email(*, email: str):
+    if not email:
+        return None
+    return get_user_model().objects.filter(email__iexact=email, is_active=True).order_by("id").first()
+
+
+def latest_revision_id(*, page: Page) -> int:
+    return LineRevision.objects.filter(page=page).aggregate(latest=Max("id"))["latest"] or 0
+
+
+def lines_edited_in_inkloop_since(*, page: Page, revision_id: int, after) -> set[int]:
+    """Lines changed by inkloop (not by applying Label Studio) since the last sync, and after `after`."""
+    return set(LineRevision.objects.filter(page=page, id__gt=revision_id, created_at__gt=after,
+                                           line__isnull=False).values_list("line_id", flat=True))
+
+
+def page_lines(*, page: Page) -> QuerySet[Line]:
+    return page.lines.order_by("order", "id")

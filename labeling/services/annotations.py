@@ -1,0 +1,161 @@
+"""Label Studio -> inkloop: apply a task's annotation to the page's lines, in one transaction.
+
+Lines are matched by Label Studio region id. inkloop holds the truth:
+- an annotation older than the one already applied changes nothing;
+- a line edited in inkloop after the annotation was saved keeps inkloop's version; the
+  losing edit is recorded (SyncClash, and a `revert` LineRevision in the line's history)
+  and inkloop's version is written back to Label Studio;
+- a region that cannot become a line is logged and skipped, and its line is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from labeling.convert import Region, regions_from_result
+from labeling.models import LabelStudioTask, SyncClash
+from labeling.selectors import latest_revision_id, lines_edited_in_inkloop_since
+from labeling.services import lines as writes
+from labeling.services.accounts import annotator_of, is_service_account
+from webapp.corpus.lines import LineData, clean_line
+from webapp.corpus.models import Line, LineRevision, Page, RevisionAction
+from webapp.queueing import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+WRITE_BACK_TASK = "inkloop.labeling.write_back"
+
+
+class MalformedAnnotation(ValueError):
+    """The annotation lacks what every annotation has (id, task, updated_at, result)."""
+
+
+@dataclass
+class ApplyOutcome:
+    created: int = 0
+    updated: int = 0
+    verified: int = 0
+    deleted: int = 0
+    clashes: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+    ignored: str = ""
+
+    def summary(self) -> str:
+        if self.ignored:
+            return f"ignored: {self.ignored}"
+        return (f"created {self.created}, updated {self.updated}, verified {self.verified}, deleted {self.deleted}, "
+                f"clashes {self.clashes}, skipped {len(self.skipped)}")
+
+
+def annotation_updated_at(annotation: dict) -> datetime:
+    value = annotation.get("updated_at") or annotation.get("created_at")
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise MalformedAnnotation("The annotation has no valid updated_at.")
+    return parsed
+
+
+def annotation_apply(*, task: LabelStudioTask, annotation: dict) -> ApplyOutcome:
+    """Make the page's lines what `annotation` says, unless inkloop already holds something newer."""
+    if not isinstance(annotation.get("id"), int):
+        raise MalformedAnnotation("The annotation has no id.")
+    updated_at = annotation_updated_at(annotation)
+    with transaction.atomic():
+        task = LabelStudioTask.objects.select_for_update().select_related("page__project").get(pk=task.pk)
+        stale = _why_not_newer(task=task, annotation=annotation, updated_at=updated_at)
+        if stale:
+            return ApplyOutcome(ignored=stale)
+        page = Page.objects.select_for_update().select_related("project").get(pk=task.page_id)
+        if is_service_account(annotation):
+            outcome = ApplyOutcome(ignored="inkloop's own write coming back")
+        else:
+            regions, skipped = regions_from_result(annotation.get("result"), width=page.width, height=page.height)
+            outcome = _apply_regions(task=task, page=page, annotation=annotation, updated_at=updated_at,
+                                     regions=_valid(regions, page=page, skipped=skipped), skipped=skipped)
+        task.annotation_id, task.annotation_updated_at = annotation["id"], updated_at
+        task.synced_revision_id = latest_revision_id(page=page)
+        task.save(update_fields=["annotation_id", "annotation_updated_at", "synced_revision_id"])
+        if outcome.clashes:
+            enqueue_on_commit(WRITE_BACK_TASK, page.pk)  # bring Label Studio up to inkloop's newer lines
+    logger.info("task %s annotation %s: %s", task.ls_task_id, annotation["id"], outcome.summary())
+    return outcome
+
+
+def _why_not_newer(*, task: LabelStudioTask, annotation: dict, updated_at: datetime) -> str:
+    if annotation.get("was_cancelled"):
+        return "a cancelled (skipped) annotation"
+    if task.annotation_updated_at is None:
+        return ""
+    if updated_at < task.annotation_updated_at:
+        return "older than the annotation already applied"
+    if updated_at == task.annotation_updated_at and annotation["id"] == task.annotation_id:
+        return "already applied"
+    return ""
+
+
+def _valid(regions: list[Region], *, page: Page, skipped: dict[str, str]) -> list[Region]:
+    """Regions that pass the same checks as any other line (alphabet, length); the rest are skipped."""
+    valid = []
+    for region in regions:
+        try:
+            clean_line(LineData(bbox=region.bbox, text=region.text, polygon=region.polygon), page=page,
+                       where=f"region {region.region_id}")
+            valid.append(region)
+        except ValidationError as error:
+            skipped[region.region_id] = "; ".join(error.messages)
+            logger.warning("Label Studio annotation: skipped region %s: %s", region.region_id, error.messages)
+    return valid
+
+
+def _apply_regions(*, task: LabelStudioTask, page: Page, annotation: dict, updated_at: datetime,
+                   regions: list[Region], skipped: dict[str, str]) -> ApplyOutcome:
+    outcome = ApplyOutcome(skipped=skipped)
+    annotator = annotator_of(annotation)
+    lines = {line.ls_region_id: line for line in Line.objects.select_for_update().filter(page=page)
+             .exclude(ls_region_id__isnull=True)}
+    edited_here = lines_edited_in_inkloop_since(page=page, revision_id=task.synced_revision_id, after=updated_at)
+    for region in regions:
+        line = lines.get(region.region_id)
+        if line is None:
+            writes.line_from_region(page=page, region=region, user=annotator)
+            outcome.created += 1
+        elif line.pk in edited_here and not _same(line, region):
+            _record_clash(line=line, region=region, annotation=annotation, updated_at=updated_at, user=annotator)
+            outcome.clashes += 1
+        elif not _same(line, region):
+            writes.line_to_region(line=line, region=region, user=annotator)
+            outcome.updated += 1
+        elif not line.is_verified:
+            writes.line_to_region(line=line, region=region, user=annotator)  # accepted as it was
+            outcome.verified += 1
+    kept = {region.region_id for region in regions} | set(skipped)  # a skipped region's line is left alone
+    for region_id, line in lines.items():
+        if region_id in kept:
+            continue
+        if line.pk in edited_here:
+            outcome.clashes += 1  # deleted there, edited here since: inkloop's newer edit wins
+            continue
+        writes.line_delete(line=line, user=annotator)
+        outcome.deleted += 1
+    return outcome
+
+
+def _same(line: Line, region: Region) -> bool:
+    return line.text == region.text and line.bbox == region.bbox and line.polygon == region.polygon
+
+
+def _record_clash(*, line: Line, region: Region, annotation: dict, updated_at: datetime, user) -> None:
+    geometry = {"bbox": list(region.bbox), "polygon": region.polygon, "baseline": None, "order": line.order}
+    SyncClash.objects.create(line_ref=line.pk, page_id=line.page_id, annotation_id=annotation["id"],
+                             annotation_updated_at=updated_at, annotator=user, label_studio_text=region.text,
+                             label_studio_bbox=list(region.bbox), kept_text=line.text)
+    # In the line's own history, so whoever reads it sees the annotator's text was not lost.
+    LineRevision.objects.create(page_id=line.page_id, line=line, line_ref=line.pk, action=RevisionAction.REVERT,
+                                user=user, old_text=region.text, old_geometry=geometry, new_text=line.text,
+                                new_geometry=line.geometry(), version=line.version)

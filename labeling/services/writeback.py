@@ -1,0 +1,85 @@
+"""inkloop -> Label Studio: the page's lines written into the task's annotation.
+
+So the next person who opens the task in Label Studio starts from inkloop's latest text.
+No database lock is held while Label Studio is called: Label Studio delivers the webhook
+for our own update synchronously, and that delivery must be able to take the task row.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from labeling.client import label_studio_call, raw_request
+from labeling.convert import LineForLabelStudio, regions_from_result, result_from_lines
+from labeling.models import LabelStudioTask
+from labeling.selectors import latest_revision_id, page_lines
+from labeling.services.annotations import annotation_apply, annotation_updated_at
+from labeling.services.lines import region_ids_assign
+from webapp.corpus.models import Line, Page
+
+logger = logging.getLogger(__name__)
+
+
+def task_annotations(*, ls_task_id: int) -> list[dict]:
+    """The task's annotations as Label Studio serialises them (the same shape as in a webhook)."""
+    return raw_request("GET", f"api/tasks/{ls_task_id}/annotations/", what=f"read task {ls_task_id}'s annotations").json()
+
+
+def latest_annotation(*, ls_task_id: int) -> dict | None:
+    """The task's most recently changed annotation that was not cancelled (skipped)."""
+    live = [item for item in task_annotations(ls_task_id=ls_task_id) if not item.get("was_cancelled")]
+    return max(live, key=annotation_updated_at, default=None)
+
+
+def task_catch_up(*, task: LabelStudioTask) -> dict | None:
+    """Apply the task's latest annotation if it is newer than what inkloop holds (a lost webhook)."""
+    latest = latest_annotation(ls_task_id=task.ls_task_id)
+    if latest is not None and (task.annotation_updated_at is None
+                               or annotation_updated_at(latest) > task.annotation_updated_at):
+        annotation_apply(task=task, annotation=latest)
+    return latest
+
+
+def page_write_back(*, page_id: int) -> str:
+    """Bring the task's annotation up to the page's lines; a no-op when they already agree."""
+    task = LabelStudioTask.objects.filter(page_id=page_id).select_related("page").first()
+    if task is None:
+        return "no task yet"
+    latest = task_catch_up(task=task)
+    page = Page.objects.get(pk=page_id)
+    revision_id = latest_revision_id(page=page)
+    lines = list(page_lines(page=page))
+    if _agrees(latest=latest, lines=lines, page=page):
+        return "already in agreement"
+    if latest is None and not any(line.is_verified for line in lines):
+        return "nothing verified to write"  # model lines travel as predictions, not as an annotation
+    region_ids_assign(lines=lines)
+    result = result_from_lines([LineForLabelStudio(region_id=line.ls_region_id, bbox=line.bbox, text=line.text)
+                                for line in lines], width=page.width, height=page.height)
+    with label_studio_call(f"write page {page_id}'s lines to task {task.ls_task_id}") as ls:
+        if latest is None:
+            written = ls.annotations.create(id=task.ls_task_id, result=result)
+        else:
+            written = ls.annotations.update(id=latest["id"], result=result)
+    _remember(task=task, annotation_id=written.id, updated_at=written.updated_at, revision_id=revision_id)
+    return "written"
+
+
+def _agrees(*, latest: dict | None, lines: list[Line], page: Page) -> bool:
+    if latest is None:
+        return not lines
+    regions, _ = regions_from_result(latest.get("result") or [], width=page.width, height=page.height)
+    theirs = {(region.region_id, region.text, region.bbox) for region in regions}
+    ours = {(line.ls_region_id, line.text, line.bbox) for line in lines}
+    return theirs == ours
+
+
+def _remember(*, task: LabelStudioTask, annotation_id: int, updated_at, revision_id: int) -> None:
+    with transaction.atomic():
+        task = LabelStudioTask.objects.select_for_update().get(pk=task.pk)
+        if task.annotation_updated_at is None or updated_at >= task.annotation_updated_at:
+            task.annotation_id, task.annotation_updated_at = annotation_id, updated_at
+        task.synced_revision_id = max(task.synced_revision_id, revision_id)
+        task.save(update_fields=["annotation_id", "annotation_updated_at", "synced_revision_id"])

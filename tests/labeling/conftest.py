@@ -1,0 +1,105 @@
+"""One real Label Studio per test session, a live inkloop for it to call, and an annotator.
+
+Label Studio runs from its own virtualenv (labeling/devserver.py) unless LABEL_STUDIO_URL
+and LABEL_STUDIO_API_KEY point at one already running. Label Studio delivers webhooks
+synchronously and calls the ML backend, so inkloop is served by pytest-django's
+live_server and the tests commit their data (transaction=True).
+
+The Celery tasks the adapter enqueues run in this process right after the commit, so a
+test sees their effect when the write that triggered them returns.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+from django.db import transaction
+from label_studio_sdk import LabelStudio
+
+from labeling import devserver
+from tests.services import skip_without_service
+
+HTTP_TIMEOUT = 15
+STARTUP = {}
+
+
+@dataclass(frozen=True)
+class LabelStudioUnderTest:
+    url: str
+    api_key: str
+
+
+@pytest.fixture(scope="session")
+def label_studio_process(tmp_path_factory):
+    url, api_key = os.environ.get("LABEL_STUDIO_URL"), os.environ.get("LABEL_STUDIO_API_KEY")
+    if url and api_key:
+        yield LabelStudioUnderTest(url=url.rstrip("/"), api_key=api_key)
+        return
+    if not devserver.label_studio_executable().exists():
+        skip_without_service("label-studio", f"{devserver.label_studio_executable()} is missing; run "
+                                             "`python -m labeling.devserver venv` (make label-studio-venv)")
+    with ExitStack() as stack:
+        try:
+            data_dir = devserver.fresh_data_dir(tmp_path_factory.mktemp("label-studio"))
+            server = stack.enter_context(devserver.label_studio_server(data_dir=data_dir))
+        except RuntimeError as error:
+            skip_without_service("label-studio", str(error))
+        STARTUP["seconds"] = server.started_in_seconds
+        yield LabelStudioUnderTest(url=server.url, api_key=server.token)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if "seconds" in STARTUP:
+        terminalreporter.write_line(f"Label Studio start-up: {STARTUP['seconds']:.1f} s")
+
+
+def _inline_tasks():
+    from workers import labeling_tasks
+
+    tasks = [labeling_tasks.provision, labeling_tasks.import_page, labeling_tasks.delete_task,
+             labeling_tasks.write_back, labeling_tasks.push_prediction]
+    return {task.name: task for task in tasks}
+
+
+@pytest.fixture
+def labeling(label_studio_process, live_server, settings, monkeypatch):
+    """Label Studio configured for this test, inkloop reachable from it, adapter tasks run inline."""
+    settings.LABEL_STUDIO_URL = label_studio_process.url
+    settings.LABEL_STUDIO_API_KEY = label_studio_process.api_key
+    settings.INKLOOP_PUBLIC_URL = settings.INKLOOP_BROWSER_URL = live_server.url
+    inline = _inline_tasks()
+
+    def run_after_commit(task_name, *args, **kwargs):
+        transaction.on_commit(lambda: inline[task_name](*args))
+
+    for module in ("labeling.receivers", "labeling.services.annotations", "labeling.services.webhooks"):
+        monkeypatch.setattr(f"{module}.enqueue_on_commit", run_after_commit)
+    return label_studio_process
+
+
+@pytest.fixture
+def admin_ls(labeling) -> LabelStudio:
+    return LabelStudio(base_url=labeling.url, api_key=labeling.api_key, timeout=HTTP_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class Annotator:
+    email: str
+    ls_user_id: int
+    client: LabelStudio
+
+
+def annotator_signs_up(*, url: str, admin_key: str, email: str) -> Annotator:
+    token = devserver.sign_up(url=url, admin_token=admin_key, email=email, password="annotator-pass-123")
+    client = LabelStudio(base_url=url, api_key=token, timeout=HTTP_TIMEOUT)
+    return Annotator(email=email, ls_user_id=client.users.whoami().id, client=client)
+
+
+@pytest.fixture
+def annotator(labeling) -> Annotator:
+    return annotator_signs_up(url=labeling.url, admin_key=labeling.api_key,
+                              email=f"annotator-{time.monotonic_ns()}@example.org")

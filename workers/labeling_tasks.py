@@ -1,0 +1,49 @@
+"""Thin Label Studio tasks: load by id, call a labeling service. Each is safe to run twice.
+
+Label Studio being down raises LabelStudioUnavailable: the task retries with backoff, and
+reconciliation (beat) repairs whatever still failed.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from labeling.client import LabelStudioUnavailable
+from labeling.services import predictions, provisioning, sync, tasks, writeback
+from webapp.corpus.models import Page
+from webapp.projects.models import Project
+
+RETRY = dict(autoretry_for=(LabelStudioUnavailable,), retry_backoff=10, retry_backoff_max=600, max_retries=8)
+
+
+@shared_task(name="inkloop.labeling.provision", **RETRY)
+def provision(project_id: int) -> int | None:
+    project = Project.objects.filter(pk=project_id).first()
+    return provisioning.project_provision(project=project).ls_project_id if project else None
+
+
+@shared_task(name="inkloop.labeling.import_page", **RETRY)
+def import_page(page_id: int) -> int | None:
+    page = Page.objects.filter(pk=page_id).first()
+    task = tasks.page_task_import(page=page) if page else None
+    return task.ls_task_id if task else None
+
+
+@shared_task(name="inkloop.labeling.delete_task", **RETRY)
+def delete_task(ls_task_id: int) -> None:
+    tasks.task_delete(ls_task_id=ls_task_id)
+
+
+@shared_task(name="inkloop.labeling.write_back", **RETRY)
+def write_back(page_id: int) -> str:
+    return writeback.page_write_back(page_id=page_id)
+
+
+@shared_task(name="inkloop.labeling.push_prediction", **RETRY)
+def push_prediction(page_id: int) -> str:
+    return predictions.page_prediction_push(page_id=page_id)
+
+
+@shared_task(name="inkloop.labeling.sync")
+def reconcile() -> dict:
+    return {str(project_id): report for project_id, report in sync.projects_reconcile().items()}

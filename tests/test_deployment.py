@@ -85,9 +85,10 @@ def _module_file(module: str) -> Path:
 
 
 def test_django_deploy_checks_pass_under_production_settings():
+    # Production has none of the local overrides; DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests only.
     env = {key: value for key, value in os.environ.items()
            if key not in {"DEBUG", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
-                          "SECURE_HSTS_SECONDS", "ALLOWED_HOSTS"}}
+                          "SECURE_HSTS_SECONDS", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env.update(SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="inkloop.example.org",
                DATABASE_URL=os.environ.get("DATABASE_URL") or "postgres://inkloop@localhost/inkloop")
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

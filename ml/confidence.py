@@ -134,11 +134,18 @@ class CalibrationReport:
         }
 
 
-def calibrate(logits: list[np.ndarray], decoded: list[Decoded], correct: list[bool]) -> CalibrationReport:
-    """Fit the temperature, score every measure, choose the one with the best AUROC."""
+def calibrate(logits: list[np.ndarray], decoded: list[Decoded], correct: list[bool], line_cers: list[float] | None = None) -> CalibrationReport:
+    """Fit the temperature, score every measure, choose the one with the best AUROC.
+
+    An early model may read no line (or every line) without error; AUROC is then
+    undefined, so with `line_cers` the measures are ranked on "line CER above the
+    median" instead, which still tells which measure puts the worst lines first.
+    """
     temperature = fit_temperature(logits, decoded, correct) if 0 < sum(correct) < len(correct) else 1.0
     per_line = [line_measures(z, d, temperature) for z, d in zip(logits, decoded)]
     errors = [not ok for ok in correct]
+    if line_cers is not None and not 0 < sum(correct) < len(correct):
+        errors = list(np.asarray(line_cers) > np.median(line_cers))
     aurocs = {m: auroc([1.0 - line[m] for line in per_line], errors) for m in MEASURES}
     eces = {m: expected_calibration_error([line[m] for line in per_line], correct) for m in MEASURES}
     ranked = [m for m in MEASURES if not math.isnan(aurocs[m])]

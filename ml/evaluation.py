@@ -9,7 +9,7 @@ import numpy as np
 
 from ml.confidence import CalibrationReport, calibrate
 from ml.decoding import Decoded
-from ml.metrics import cer, wer
+from ml.metrics import cer, char_errors, wer
 from ml.recognition import Recognizer
 
 
@@ -35,5 +35,6 @@ def evaluate_arrays(recognizer: Recognizer, arrays: Sequence[np.ndarray], refere
     calibration = None
     if with_calibration and predictions:
         correct = [p == r for p, r in zip(predictions, references)]
-        calibration = calibrate(logits, decoded, correct)
+        line_cers = [char_errors(p, r).rate for p, r in zip(predictions, references)]
+        calibration = calibrate(logits, decoded, correct, line_cers)
     return LineEvaluation(cer(predictions, references), wer(predictions, references), predictions, calibration)

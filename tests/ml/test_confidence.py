@@ -74,3 +74,11 @@ def test_corrupted_lines_rank_below_clean_ones(tiny_recognizer, tiny_lines):
             assert broken_line.measures[measure] < clean_line.measures[measure], measure
         assert len(clean_line.char_confidences) == len(clean_line.text)
         assert all(0.0 <= c <= 1.0 for c in clean_line.char_confidences)
+
+
+def test_measures_are_ranked_by_line_cer_when_no_line_is_read_right():
+    logits = [logits_for([1, 0, 2, 0], m) for m in np.linspace(1, 8, 20)]
+    decoded = [greedy_decode(z) for z in logits]
+    line_cers = list(np.linspace(0.9, 0.1, 20))         # sharper outputs, fewer errors
+    report = calibrate(logits, decoded, [False] * 20, line_cers)
+    assert report.auroc[report.measure] == 1.0 and report.temperature == 1.0

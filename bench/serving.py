@@ -59,9 +59,9 @@ def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/api/health/", timeout=2).ok:
+            if requests.get(f"http://127.0.0.1:{port}/api/health/", timeout=10).ok:
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still importing torch
             time.sleep(0.3)
     server.kill()
     raise RuntimeError("gunicorn did not come up")

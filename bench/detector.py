@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/ (its queue.py shadows `queue`)
+
 # OpenMP threads that spin while waiting run several times slower when other
 # processes share the cores (0.7 s against 3.4 s a step measured here); sleeping ones do not.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/ (its queue.py shadows `queue`)
 
 from ml.detection import ScriptedBaseline, load_detector  # noqa: E402
 from ml.detection.data import FolderPage, default_data_dir, read_folder, split_pages  # noqa: E402

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,16 +38,11 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 from ml.data.layout import pair_layouts_with_images  # noqa: E402
 from ml.detection import ScriptedBaseline  # noqa: E402
 from ml.predict import Predictor  # noqa: E402
+from webapp.devstack import free_port  # noqa: E402
 from webapp.projects.services import project_create  # noqa: E402
 from webapp.training.registry import model_version_upload  # noqa: E402
 
 CREMMA = REPO.parent / "shared" / "data" / "cremma-testaments"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:

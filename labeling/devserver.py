@@ -22,7 +22,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,8 @@ from typing import Iterator
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from webapp.devstack import free_port, state_dir
+
 LABEL_STUDIO_VERSION = "1.23.2"
 BANNED_SUBNETS = "169.254.0.0/16"  # cloud metadata endpoints: never reachable, whatever else is allowed
 # inkloop's own account (the API token's owner). People never sign in with it: Label Studio
@@ -54,10 +54,6 @@ class RunningLabelStudio:
     email: str
     password: str
     started_in_seconds: float
-
-
-def state_dir() -> Path:
-    return Path(os.environ.get("INKLOOP_STATE_DIR", REPO_ROOT / ".devstack")).resolve()
 
 
 def venv_dir() -> Path:
@@ -109,12 +105,6 @@ def fresh_data_dir(target: Path) -> Path:
     shutil.copytree(ensure_template(), target, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("label-studio.log", ".migrated-*"))
     return target
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def generated_secret(path: Path, length: int = 24) -> str:

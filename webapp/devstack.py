@@ -41,6 +41,13 @@ from typing import Iterator
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now (for servers that cannot use a Unix socket)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def state_dir() -> Path:
     path = Path(os.environ.get("INKLOOP_STATE_DIR", REPO_ROOT / ".devstack")).resolve()
     path.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,10 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from ml.data.synthetic import render_page
+from ml.detection.geometry import box_iou_matrix
 from ml.training.tiny import TINY_TEXTS
 from tests.workers.cluster import wait_for
+from tests.workers.confident_model import KNOWN_LINES, build_confident_recognizer, garbled, known_page
 from webapp.corpus.models import Line, PageStatus
 from webapp.predictions.models import Prediction
 from webapp.projects.services import project_create
@@ -19,6 +21,7 @@ from webapp.projects.services import project_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 GARBLED = "xqzj wvkp yyq"
+QUEUE_PAGE_SEED = 3   # any seed away from the ones the confident recognizer was trained and calibrated on
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +29,12 @@ def tiny_models(tmp_path_factory):
     from ml.training.tiny import build_tiny_checkpoints
 
     return build_tiny_checkpoints(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def confident_recognizer(tmp_path_factory):
+    """A recognizer trained on the crops pre-annotation cuts, so its confidence ranks lines (about 25 s)."""
+    return build_confident_recognizer(tmp_path_factory.mktemp("confident-recognizer"))
 
 
 @pytest.fixture
@@ -46,6 +55,12 @@ def png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def drawn_under(bbox, layout) -> str:
+    """The text of the drawn line a model line's box overlaps most."""
+    overlaps = box_iou_matrix([tuple(bbox)], [tuple(line.bbox) for line in layout.lines])[0]
+    return layout.lines[int(overlaps.argmax())].text
+
+
 def synthetic_page(texts: list[str], seed: int):
     image, layout = render_page(texts, seed=seed)
     return png(image), layout
@@ -64,18 +79,19 @@ def predict(client, project, data: bytes, name: str = "page.png"):
                        format="multipart")
 
 
-def test_preannotation_stores_model_lines_and_the_queue_follows_their_confidence(workers, client, lead, tiny_models):
+def test_preannotation_stores_model_lines_and_the_queue_puts_a_garbled_line_first(workers, client, lead,
+                                                                                  confident_recognizer):
     project = project_create(creator=lead, name="queue")
-    texts = TINY_TEXTS[:2] + [GARBLED] + TINY_TEXTS[2:]
-    page_bytes, layout = synthetic_page(texts, seed=3)
+    nonsense = garbled(KNOWN_LINES[2], seed=QUEUE_PAGE_SEED)
+    image, layout = known_page(QUEUE_PAGE_SEED, extra=[nonsense])
     response = client.post(f"/api/projects/{project.pk}/pages/",
-                           {"files": [SimpleUploadedFile("p-1.png", page_bytes)]}, format="multipart")
+                           {"files": [SimpleUploadedFile("p-1.png", png(image))]}, format="multipart")
     assert response.status_code == 201
-    upload_model(client, project, tiny_models["recognizer"])  # promotion queues the pre-annotation
+    upload_model(client, project, confident_recognizer)  # promotion queues the pre-annotation
 
     wait_for(lambda: Prediction.objects.filter(page__project=project).exists(), timeout=90, what="pre-annotation")
     lines = list(Line.objects.filter(project=project).order_by("order"))
-    assert len(lines) >= 4
+    assert len(lines) == len(layout.lines)
     assert all(line.source == "model" and line.confidence is not None and not line.is_verified for line in lines)
     assert all(len(line.char_confidences) == len(line.text) for line in lines)
     assert all(line.model_version == "detector-baseline+recognizer-v1" for line in lines)
@@ -85,7 +101,7 @@ def test_preannotation_stores_model_lines_and_the_queue_follows_their_confidence
     from ml.predict import Predictor
     from webapp.training.data import page_image
 
-    recognized = Predictor.from_checkpoints(None, tiny_models["recognizer"]).recognize_regions(
+    recognized = Predictor.from_checkpoints(None, confident_recognizer).recognize_regions(
         page_image(lines[0].page), [line.bbox for line in lines],
         [[tuple(point) for point in line.polygon] if line.polygon else None for line in lines])
     assert [r.text for r in recognized] == [line.text for line in lines]
@@ -95,6 +111,11 @@ def test_preannotation_stores_model_lines_and_the_queue_follows_their_confidence
     assert queue["count"] == len(lines)
     confidences = [item["confidence"] for item in queue["results"]]
     assert confidences == sorted(confidences)
+    # Least certain first: the garbled line, then every clean line, each read as it was written.
+    drawn = [drawn_under(item["bbox"], layout) for item in queue["results"]]
+    assert drawn[0] == nonsense, list(zip(drawn, confidences))
+    assert sorted(drawn[1:]) == sorted(KNOWN_LINES)
+    assert [item["text"] for item in queue["results"][1:]] == drawn[1:]
     first = queue["results"][0]
     assert first["confidence"] == min(line.confidence for line in lines)
 

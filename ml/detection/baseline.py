@@ -80,8 +80,15 @@ def estimate_line_height(ink: np.ndarray) -> float:
 
 
 def smear(ink: np.ndarray, width: int) -> np.ndarray:
-    """Horizontal closing joins the letters and words of a line, not the lines above and below."""
-    return ndimage.binary_closing(ink, structure=np.ones((1, width), dtype=bool))
+    """Horizontal closing joins the letters and words of a line, not the lines above and below.
+
+    The mask is padded with background on the left and right before the closing and
+    cropped after: outside the array counts as background for the erosion too, which
+    would otherwise eat the ink of lines within half a smear width of the edges.
+    """
+    padded = np.pad(ink, ((0, 0), (width, width)))
+    closed = ndimage.binary_closing(padded, structure=np.ones((1, width), dtype=bool))
+    return closed[:, width:-width]
 
 
 def blob_boxes(blobs: np.ndarray, ink: np.ndarray, line_height: float,

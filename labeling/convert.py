@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
-from labeling.config import BOX, IMAGE, LABEL, TRANSCRIPTION
+from labeling.config import BOX, IMAGE, LABEL, POLYGON, TRANSCRIPTION
 
 logger = logging.getLogger(__name__)
 
@@ -145,28 +145,49 @@ def _to_pixels(point: tuple[float, float], *, width: int, height: int) -> tuple[
 # inkloop -> Label Studio ---------------------------------------------------------------------------
 
 
+def same_shape(bbox: Sequence[int], polygon: Sequence[Sequence[int]] | None,
+               other_bbox: Sequence[int], other_polygon: Sequence[Sequence[int]] | None) -> bool:
+    """Whether two lines have one shape. With a polygon the polygon is the shape: the bbox read back
+    from it is its integer bounds, which may differ by a pixel from the bbox of a rotated box."""
+    if polygon or other_polygon:
+        return _points(polygon) == _points(other_polygon)
+    return tuple(bbox) == tuple(other_bbox)
+
+
+def _points(polygon: Sequence[Sequence[int]] | None) -> list[list[int]] | None:
+    return [[round(x), round(y)] for x, y in polygon] if polygon else None
+
+
 @dataclass(frozen=True)
 class LineForLabelStudio:
     region_id: str
     bbox: tuple[int, int, int, int]
     text: str
     score: float | None = None
+    polygon: Sequence[Sequence[float]] | None = None  # page pixels; a line with one goes as a polygon
 
 
 def result_from_lines(lines: Iterable[LineForLabelStudio], *, width: int, height: int) -> list[dict]:
-    """Two results per line, a box and its transcription, sharing the line's region id."""
+    """Two results per line, a shape and its transcription, sharing the line's region id.
+
+    The shape is a polygon when the line has one (a rotated box or a detected outline would lose
+    its shape as a rectangle), else an axis-aligned rectangle. The transcription repeats the
+    shape's geometry, as Label Studio's editor does for a per-region TextArea.
+    """
     result = []
     for line in lines:
-        x0, y0, x1, y1 = line.bbox
-        geometry = {"x": 100 * x0 / width, "y": 100 * y0 / height, "width": 100 * (x1 - x0) / width,
-                    "height": 100 * (y1 - y0) / height, "rotation": 0}
+        if line.polygon and len(line.polygon) >= 3:
+            geometry = {"points": [[100 * x / width, 100 * y / height] for x, y in line.polygon], "closed": True}
+            shape = {"from_name": POLYGON, "type": "polygonlabels", "value": {**geometry, "polygonlabels": [LABEL]}}
+        else:
+            x0, y0, x1, y1 = line.bbox
+            geometry = {"x": 100 * x0 / width, "y": 100 * y0 / height, "width": 100 * (x1 - x0) / width,
+                        "height": 100 * (y1 - y0) / height, "rotation": 0}
+            shape = {"from_name": BOX, "type": "rectanglelabels", "value": {**geometry, "rectanglelabels": [LABEL]}}
         common = {"id": line.region_id, "to_name": IMAGE, "original_width": width, "original_height": height,
                   "image_rotation": 0}
         score = {} if line.score is None else {"score": line.score}
-        result.append({**common, **score, "from_name": BOX, "type": "rectanglelabels",
-                       "value": {**geometry, "rectanglelabels": [LABEL]}})
+        result.append({**common, **score, **shape})
         result.append({**common, **score, "from_name": TRANSCRIPTION, "type": "textarea",
                        "value": {**geometry, "text": [line.text]}})
     return result
-
-

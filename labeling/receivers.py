@@ -16,6 +16,7 @@ from webapp.projects.models import Membership, Project
 from webapp.queueing import enqueue_on_commit
 
 PROVISION_TASK = "inkloop.labeling.provision"
+ACCOUNTS_TASK = "inkloop.labeling.accounts"
 IMPORT_TASK = "inkloop.labeling.import_page"
 DELETE_TASK = "inkloop.labeling.delete_task"
 WRITE_BACK_TASK = "inkloop.labeling.write_back"
@@ -33,7 +34,7 @@ def project_saved(sender, instance: Project, created: bool, **kwargs) -> None:
 
 def membership_saved(sender, instance: Membership, created: bool, **kwargs) -> None:
     if created and _enabled():
-        enqueue_on_commit(PROVISION_TASK, instance.project_id)  # gives the new member a Label Studio account
+        enqueue_on_commit(ACCOUNTS_TASK, instance.project_id)  # gives the new member a Label Studio account
 
 
 def page_saved(sender, instance: Page, created: bool, **kwargs) -> None:

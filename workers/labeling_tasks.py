@@ -9,7 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from labeling.client import LabelStudioUnavailable
-from labeling.services import predictions, provisioning, sync, tasks, writeback
+from labeling.services import accounts, catchup, predictions, provisioning, sync, tasks, writeback
 from webapp.corpus.models import Page
 from webapp.projects.models import Project
 
@@ -20,6 +20,12 @@ RETRY = dict(autoretry_for=(LabelStudioUnavailable,), retry_backoff=10, retry_ba
 def provision(project_id: int) -> int | None:
     project = Project.objects.filter(pk=project_id).first()
     return provisioning.project_provision(project=project).ls_project_id if project else None
+
+
+@shared_task(name="inkloop.labeling.accounts", **RETRY)
+def provision_accounts(project_id: int) -> int:
+    project = Project.objects.filter(pk=project_id).first()
+    return len(accounts.accounts_provision(project=project)) if project else 0
 
 
 @shared_task(name="inkloop.labeling.import_page", **RETRY)
@@ -37,6 +43,11 @@ def delete_task(ls_task_id: int) -> None:
 @shared_task(name="inkloop.labeling.write_back", **RETRY)
 def write_back(page_id: int) -> str:
     return writeback.page_write_back(page_id=page_id)
+
+
+@shared_task(name="inkloop.labeling.catch_up", **RETRY)
+def catch_up(page_id: int) -> str:
+    return catchup.page_catch_up(page_id=page_id)
 
 
 @shared_task(name="inkloop.labeling.push_prediction", **RETRY)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from labeling.client import label_studio_call
+from labeling.locks import project_lock
 from labeling.models import LabelStudioAccount
 from labeling.selectors import user_by_email, user_by_ls_id
 from webapp.projects.models import Project
@@ -18,7 +19,14 @@ logger = logging.getLogger(__name__)
 
 
 def accounts_provision(*, project: Project) -> list[LabelStudioAccount]:
-    """A Label Studio account for every member with an email; existing accounts (same email) are reused."""
+    """A Label Studio account for every member with an email; existing accounts (same email) are reused.
+
+    Under the project's lock, so two runs for one project do not both create a member's account."""
+    with project_lock(project.pk):
+        return _accounts(project=project)
+
+
+def _accounts(*, project: Project) -> list[LabelStudioAccount]:
     members = [membership.user for membership in project.memberships.select_related("user") if membership.user.email]
     with label_studio_call("list Label Studio users") as ls:
         by_email = {(user.email or "").lower(): user.id for user in ls.users.list()}

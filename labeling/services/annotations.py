@@ -6,6 +6,10 @@ Lines are matched by Label Studio region id. inkloop holds the truth:
   losing edit is recorded (SyncClash, and a `revert` LineRevision in the line's history)
   and inkloop's version is written back to Label Studio;
 - a region that cannot become a line is logged and skipped, and its line is left alone.
+
+When the annotation the page holds is deleted in Label Studio, the page follows what is left
+there (services.catchup): the task's latest remaining annotation replaces it, even though
+older, or with none left the lines it held are deleted (same rule: inkloop's newer edits stay).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
-from labeling.convert import Region, regions_from_result
+from labeling.convert import Region, regions_from_result, same_shape
 from labeling.models import LabelStudioTask, SyncClash
 from labeling.selectors import latest_revision_id, lines_edited_in_inkloop_since
 from labeling.services import lines as writes
@@ -61,18 +65,25 @@ def annotation_updated_at(annotation: dict) -> datetime:
     return parsed
 
 
-def annotation_apply(*, task: LabelStudioTask, annotation: dict) -> ApplyOutcome:
-    """Make the page's lines what `annotation` says, unless inkloop already holds something newer."""
+def annotation_apply(*, task: LabelStudioTask, annotation: dict, replacing: int | None = None) -> ApplyOutcome:
+    """Make the page's lines what `annotation` says, unless inkloop already holds something newer.
+
+    `replacing`: the id of the page's annotation, deleted in Label Studio; while the page still
+    holds it, `annotation` (what is left there) applies even though it is older.
+    """
     if not isinstance(annotation.get("id"), int):
         raise MalformedAnnotation("The annotation has no id.")
     updated_at = annotation_updated_at(annotation)
     with transaction.atomic():
         task = LabelStudioTask.objects.select_for_update().select_related("page__project").get(pk=task.pk)
-        stale = _why_not_newer(task=task, annotation=annotation, updated_at=updated_at)
+        replaces = replacing is not None and task.annotation_id == replacing
+        stale = _why_not_newer(task=task, annotation=annotation, updated_at=updated_at, replaces=replaces)
         if stale:
             return ApplyOutcome(ignored=stale)
         page = Page.objects.select_for_update().select_related("project").get(pk=task.page_id)
-        if is_service_account(annotation):
+        # inkloop's own write is ignored only because the page already holds what it says; in place of a
+        # deleted annotation it is what Label Studio now shows, so it applies like any other.
+        if is_service_account(annotation) and not replaces:
             outcome = ApplyOutcome(ignored="inkloop's own write coming back")
         else:
             regions, skipped = regions_from_result(annotation.get("result"), width=page.width, height=page.height)
@@ -87,15 +98,15 @@ def annotation_apply(*, task: LabelStudioTask, annotation: dict) -> ApplyOutcome
     return outcome
 
 
-def _why_not_newer(*, task: LabelStudioTask, annotation: dict, updated_at: datetime) -> str:
+def _why_not_newer(*, task: LabelStudioTask, annotation: dict, updated_at: datetime, replaces: bool) -> str:
     if annotation.get("was_cancelled"):
         return "a cancelled (skipped) annotation"
-    if task.annotation_updated_at is None:
+    if task.annotation_updated_at is None or replaces:
         return ""
     if updated_at < task.annotation_updated_at:
         return "older than the annotation already applied"
-    if updated_at == task.annotation_updated_at and annotation["id"] == task.annotation_id:
-        return "already applied"
+    if updated_at == task.annotation_updated_at and task.annotation_id in (annotation["id"], None):
+        return "already applied"  # or applied, then deleted in Label Studio (annotation_deleted_apply)
     return ""
 
 
@@ -147,7 +158,7 @@ def _apply_regions(*, task: LabelStudioTask, page: Page, annotation: dict, updat
 
 
 def _same(line: Line, region: Region) -> bool:
-    return line.text == region.text and line.bbox == region.bbox and line.polygon == region.polygon
+    return line.text == region.text and same_shape(line.bbox, line.polygon, region.bbox, region.polygon)
 
 
 def _record_clash(*, line: Line, region: Region, annotation: dict, updated_at: datetime, user) -> None:
@@ -159,3 +170,35 @@ def _record_clash(*, line: Line, region: Region, annotation: dict, updated_at: d
     LineRevision.objects.create(page_id=line.page_id, line=line, line_ref=line.pk, action=RevisionAction.REVERT,
                                 user=user, old_text=region.text, old_geometry=geometry, new_text=line.text,
                                 new_geometry=line.geometry(), version=line.version)
+
+
+def annotation_deleted_apply(*, task: LabelStudioTask, annotation_id: int) -> ApplyOutcome:
+    """The page's annotation was deleted in Label Studio and none is left there: delete the lines it held.
+
+    Those are the page's lines with a region id (applying an annotation deletes every other one,
+    and a write-back puts every line in it), except lines edited in inkloop since it was saved:
+    inkloop's newer edit wins, as in annotation_apply, and is written back into a new annotation.
+    Label Studio does not say who deleted it, so the revisions name no one.
+    """
+    with transaction.atomic():
+        task = LabelStudioTask.objects.select_for_update().get(pk=task.pk)
+        if task.annotation_id != annotation_id:
+            return ApplyOutcome(ignored="the page no longer holds that annotation")
+        page = Page.objects.select_for_update().get(pk=task.page_id)
+        edited_here = lines_edited_in_inkloop_since(page=page, revision_id=task.synced_revision_id,
+                                                    after=task.annotation_updated_at)
+        outcome = ApplyOutcome()
+        for line in Line.objects.select_for_update().filter(page=page, ls_region_id__isnull=False).order_by("id"):
+            if line.pk in edited_here:
+                outcome.clashes += 1
+                continue
+            writes.line_delete(line=line, user=None)
+            outcome.deleted += 1
+        # annotation_updated_at stays: a late delivery of the deleted annotation is not newer, and loses.
+        task.annotation_id = None
+        task.synced_revision_id = latest_revision_id(page=page)
+        task.save(update_fields=["annotation_id", "synced_revision_id"])
+        if outcome.clashes:
+            enqueue_on_commit(WRITE_BACK_TASK, page.pk)
+    logger.info("task %s annotation %s deleted in Label Studio: %s", task.ls_task_id, annotation_id, outcome.summary())
+    return outcome

@@ -71,7 +71,7 @@ def _from_stored(*, page: Page, prediction: Prediction | None) -> dict:
     lines = list(page.lines.filter(source=LineSource.MODEL, model_version=prediction.model_label).order_by("order"))
     region_ids_assign(lines=lines)
     result = result_from_lines([LineForLabelStudio(region_id=line.ls_region_id, bbox=line.bbox, text=line.text,
-                                                   score=line.confidence) for line in lines],
+                                                   score=line.confidence, polygon=line.polygon) for line in lines],
                                width=page.width, height=page.height)
     return {"result": result, "score": prediction.page_score, "model_version": prediction.model_label}
 
@@ -79,7 +79,7 @@ def _from_stored(*, page: Page, prediction: Prediction | None) -> dict:
 def _from_models(*, project: Project, page: Page) -> dict:
     lines, models = predict_image(project=project, image=page_image(page))
     result = result_from_lines([LineForLabelStudio(region_id=f"model-{page.pk}-{index}", bbox=tuple(line.bbox),
-                                                   text=line.text, score=line.confidence)
+                                                   text=line.text, score=line.confidence, polygon=line.polygon)
                                 for index, line in enumerate(lines)], width=page.width, height=page.height)
     return {"result": result, "score": page_score(lines), "model_version": models.label}
 

@@ -10,6 +10,7 @@ import logging
 
 from labeling.client import label_studio_call, raw_request
 from labeling.convert import LineForLabelStudio, result_from_lines
+from labeling.locks import page_lock
 from labeling.models import LabelStudioTask
 from labeling.services.lines import region_ids_assign
 from webapp.corpus.models import LineSource, Page
@@ -20,6 +21,11 @@ logger = logging.getLogger(__name__)
 
 def page_prediction_push(*, page_id: int) -> str:
     """Send the page's latest pre-annotation, replacing predictions of other model versions."""
+    with page_lock(page_id):  # two pushes at once would both find no prediction there and both create one
+        return _push(page_id=page_id)
+
+
+def _push(*, page_id: int) -> str:
     task = LabelStudioTask.objects.filter(page_id=page_id).first()
     prediction = Prediction.objects.filter(page_id=page_id).order_by("-id").first()
     if task is None or prediction is None:
@@ -34,7 +40,8 @@ def page_prediction_push(*, page_id: int) -> str:
             ls.predictions.delete(id=prediction_id)
     if not already:
         _create(task=task, page=page, prediction=prediction)
-    Prediction.objects.filter(pk=prediction.pk).update(pushed_to_label_studio=True)
+    # Older predictions of the page are settled too: the latest replaced them in Label Studio.
+    Prediction.objects.filter(page_id=page_id, pk__lte=prediction.pk).update(pushed_to_label_studio=True)
     LabelStudioTask.objects.filter(pk=task.pk).update(prediction_label=prediction.model_label)
     return "already there" if already else "pushed"
 
@@ -43,7 +50,7 @@ def _create(*, task: LabelStudioTask, page: Page, prediction: Prediction) -> Non
     lines = list(page.lines.filter(source=LineSource.MODEL, model_version=prediction.model_label).order_by("order"))
     region_ids_assign(lines=lines)
     result = result_from_lines([LineForLabelStudio(region_id=line.ls_region_id, bbox=line.bbox, text=line.text,
-                                                   score=line.confidence) for line in lines],
+                                                   score=line.confidence, polygon=line.polygon) for line in lines],
                                width=page.width, height=page.height)
     with label_studio_call(f"push the prediction of page {page.pk}") as ls:
         ls.predictions.create(task=task.ls_task_id, result=result, score=prediction.page_score,

@@ -2,7 +2,8 @@
 
 Everything is found again by what identifies it (the project's description marker, the
 webhook's and ML backend's URL, the view's title), so a run interrupted after Label
-Studio created something but before inkloop stored its id does not create it twice.
+Studio created something but before inkloop stored its id does not create it twice; and
+runs for one project take turns (labeling.locks), so two at once do not both create it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from django.urls import reverse
 
 from labeling.client import label_studio_call
 from labeling.config import LABEL_CONFIG
+from labeling.locks import project_lock
 from labeling.models import LabelStudioProject, LabelStudioTask
-from labeling.selectors import link_of
+from labeling.selectors import link_of, pages_without_task
 from labeling.services.accounts import accounts_provision
+from labeling.services.tasks import page_task_import
 from webapp.projects.models import Project
 
 logger = logging.getLogger(__name__)
 
+PROJECTS_PAGE = 100
 WEBHOOK_ACTIONS = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"]
 SECRET_HEADER = "X-Inkloop-Secret"
 ML_BACKEND_USER = "inkloop"
@@ -39,6 +43,15 @@ def marker(project: Project) -> str:
 
 def project_provision(*, project: Project) -> LabelStudioProject:
     """Create or repair the project's Label Studio project, webhook, ML backend, accounts and view."""
+    with project_lock(project.pk):
+        link = _provision(project=project)
+        # A page uploaded before the project had its Label Studio project found nothing to import into.
+        for page in pages_without_task(project_id=project.pk):
+            page_task_import(page=page)
+    return link
+
+
+def _provision(*, project: Project) -> LabelStudioProject:
     ls_project_id = _ls_project(project=project)
     with transaction.atomic():
         # A Label Studio project deleted over there took its tasks with it: the pages are imported again.
@@ -55,11 +68,23 @@ def project_provision(*, project: Project) -> LabelStudioProject:
     return link
 
 
+def all_projects(ls) -> list:
+    """Every project, page by page while a page comes back full. (The SDK's pager asks for the page
+    after the last one, which Label Studio answers with a 404 that it logs as an error.)"""
+    projects, page = [], 1
+    while True:
+        items = ls.projects.list(page=page, page_size=PROJECTS_PAGE).items or []
+        projects += items
+        if len(items) < PROJECTS_PAGE:
+            return projects
+        page += 1
+
+
 def _ls_project(*, project: Project) -> int:
     link = link_of(project_id=project.pk)
     title = f"{project.name} (inkloop)"[:50]
     with label_studio_call("find the Label Studio project") as ls:
-        found = [item for item in ls.projects.list() if (item.description or "").endswith(marker(project))]
+        found = [item for item in all_projects(ls) if (item.description or "").endswith(marker(project))]
     if link is not None:
         found = [item for item in found if item.id == link.ls_project_id] or found
     if not found:

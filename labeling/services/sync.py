@@ -2,7 +2,7 @@
 
 Run by beat (inkloop.labeling.sync) and by `manage.py sync_label_studio`. Every step is
 idempotent; a step that cannot reach Label Studio stops the run, records why on the
-link, and the next run starts over.
+link, and the next run starts over. A project is reconciled by one process at a time.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from labeling.client import LabelStudioUnavailable, raw_request
+from labeling.convert import MalformedResult
+from labeling.locks import page_lock, project_lock
 from labeling.models import LabelStudioProject, LabelStudioTask
 from labeling.selectors import link_of, pages_without_task
-from labeling.convert import MalformedResult
 from labeling.services.annotations import MalformedAnnotation, annotation_apply, annotation_updated_at
+from labeling.services.catchup import task_catch_up
 from labeling.services.predictions import page_prediction_push
 from labeling.services.provisioning import project_provision
 from labeling.services.tasks import page_task_import, task_delete, task_link
@@ -47,6 +49,11 @@ def projects_reconcile() -> dict[int, dict]:
 
 
 def project_reconcile(*, project: Project) -> dict:
+    with project_lock(project.pk):
+        return _reconcile(project=project)
+
+
+def _reconcile(*, project: Project) -> dict:
     started = timezone.now()
     link = link_of(project_id=project.pk)
     try:
@@ -104,10 +111,16 @@ def _annotations_reconcile(*, tasks: list[dict], report: Counter) -> None:
     stored = {task.ls_task_id: task for task in LabelStudioTask.objects.filter(ls_task_id__in=[t["id"] for t in tasks])}
     for item in tasks:
         task = stored.get(item["id"])
-        live = [annotation for annotation in item.get("annotations") or [] if not annotation.get("was_cancelled")]
-        if task is None or not live:
+        annotations = item.get("annotations")
+        if task is None or not isinstance(annotations, list):
             continue
         try:
+            if task.annotation_id is not None and task.annotation_id not in {a.get("id") for a in annotations}:
+                _deletion_follow(task=task, report=report)
+                continue
+            live = [annotation for annotation in annotations if not annotation.get("was_cancelled")]
+            if not live:
+                continue
             latest = max(live, key=annotation_updated_at)
             if task.annotation_updated_at is None or annotation_updated_at(latest) > task.annotation_updated_at:
                 annotation_apply(task=task, annotation=latest)
@@ -115,6 +128,17 @@ def _annotations_reconcile(*, tasks: list[dict], report: Counter) -> None:
         except (MalformedAnnotation, MalformedResult) as error:  # one broken annotation must not stop the sync
             logger.warning("task %s: annotation not applied: %s", item["id"], error)
             report["annotations refused"] += 1
+
+
+def _deletion_follow(*, task: LabelStudioTask, report: Counter) -> None:
+    """The annotation the page holds is gone from Label Studio (an ANNOTATIONS_DELETED that was lost).
+
+    Asked again, because the task list may predate an annotation applied since; the page then
+    follows what is left there, as for a delivered deletion."""
+    with page_lock(task.page_id):
+        done = task_catch_up(task=task).done
+    if done:
+        report["deleted annotations followed" if done == "deleted" else "annotations applied"] += 1
 
 
 def _write_backs(*, project: Project, report: Counter) -> None:

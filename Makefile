@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-requirements
 PYTEST_ARGS ?=
 DEMO_DATA ?=
 
-.PHONY: venv label-studio-venv run test migrate bench-recognizer bench-detector clean
+.PHONY: venv label-studio-venv run test migrate bench-recognizer bench-detector bench-loop clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench-recognizer: venv
 
 bench-detector: venv
 	$(BIN)/python bench/detector.py
+
+# The whole loop through the running stack; BUDGET=tiny|small|full.
+bench-loop: venv label-studio-venv
+	$(BIN)/python bench/loop.py --budget $${BUDGET:-small}
 
 clean:
 	rm -rf .devstack .pytest_cache

@@ -49,6 +49,9 @@ class TrainConfig:
     weight_decay: float = 1e-2
     warmup_steps: int = 100
     patience: int = 10                   # epochs without a better val CER before stopping
+    patience_after_steps: int = 2000     # ...counted only after this many steps: CTC starts on an all-blank
+                                         # plateau that lasts hundreds of steps, and on a few hundred lines
+                                         # ten epochs are far fewer steps than that
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
     checkpoint_every: int = 200          # steps between mid-epoch saves of last.pt
     callback_every: int = 10             # steps between progress reports
@@ -183,7 +186,8 @@ class _Run:
                 stopped = self.train_epoch(bar)
                 if stopped:
                     return stopped
-                if state.epochs_without_improvement >= self.config.patience:
+                if (state.epochs_without_improvement >= self.config.patience
+                        and state.step >= self.config.patience_after_steps):
                     return "early_stopping"
             return "completed"
         finally:

@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 PYTEST_ARGS ?=
 DEMO_DATA ?=
+BUDGET ?= small
 
 .PHONY: venv label-studio-venv run test migrate bench-recognizer bench-detector bench-loop clean
 
@@ -42,7 +43,7 @@ bench-detector: venv
 
 # The whole loop through the running stack; BUDGET=tiny|small|full.
 bench-loop: venv label-studio-venv
-	$(BIN)/python bench/loop.py --budget $${BUDGET:-small}
+	$(BIN)/python bench/loop.py --budget $(BUDGET)
 
 clean:
 	rm -rf .devstack .pytest_cache

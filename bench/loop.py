@@ -38,6 +38,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from datetime import datetime  # noqa: E402
 from statistics import fmean  # noqa: E402
 from typing import Iterable, Iterator  # noqa: E402
 
@@ -98,7 +99,6 @@ class Stack:
     ls_url: str
     admin_password: str
     ls_person_password: str
-    state: Path
 
 
 @contextmanager
@@ -116,13 +116,14 @@ def running_stack(state: Path, budget: Budget) -> Iterator[Stack]:
         [sys.executable, "-m", "webapp.devstack", "run", "--", sys.executable, "manage.py", "runserver",
          f"127.0.0.1:{web_port}", "--noreload"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
+    web_url = f"http://127.0.0.1:{web_port}"
     try:
-        stack = Stack(web_url=f"http://127.0.0.1:{web_port}", ls_url=f"http://127.0.0.1:{ls_port}",
-                      admin_password=password, ls_person_password="", state=state)
-        _wait(lambda: _answers(f"{stack.web_url}/api/health/") and (state / "label-studio.env").exists(),
+        _wait(lambda: _answers(f"{web_url}/api/health/") and (state / "label-studio.env").exists(),
               what="the stack to start (see stack.log)", timeout=600, process=process)
+        # devserver made the person's Label Studio login (their inkloop email) before it wrote label-studio.env.
         person = (state / "label-studio" / "inkloop-person-password").read_text().strip()
-        yield Stack(**{**stack.__dict__, "ls_person_password": person})
+        yield Stack(web_url=web_url, ls_url=f"http://127.0.0.1:{ls_port}", admin_password=password,
+                    ls_person_password=person)
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -318,8 +319,6 @@ def stuck_runs(annotator: Annotator, *, heartbeat_timeout: float = 300) -> list[
 
 
 def _epoch(value: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 

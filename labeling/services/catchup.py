@@ -32,22 +32,34 @@ def task_annotations(*, ls_task_id: int) -> list[dict]:
     return raw_request("GET", f"api/tasks/{ls_task_id}/annotations/", what=f"read task {ls_task_id}'s annotations").json()
 
 
+def latest_live(annotations: list[dict]) -> dict | None:
+    """The most recently changed annotation that was not cancelled (skipped)."""
+    return max((item for item in annotations if not item.get("was_cancelled")), key=annotation_updated_at, default=None)
+
+
+def holds_deleted(*, task: LabelStudioTask, annotations: list[dict]) -> bool:
+    """The page holds an annotation the task no longer has in Label Studio (ids are never reused)."""
+    return task.annotation_id is not None and task.annotation_id not in {item.get("id") for item in annotations}
+
+
+def is_newer(*, task: LabelStudioTask, annotation: dict) -> bool:
+    return task.annotation_updated_at is None or annotation_updated_at(annotation) > task.annotation_updated_at
+
+
 def task_catch_up(*, task: LabelStudioTask) -> CatchUp:
     """Follow a deletion of the page's annotation, else apply a newer annotation (a lost webhook)."""
     # Read before Label Studio is asked: an annotation the page held then and Label Studio lacks now was
-    # deleted (ids are never reused); one applied meanwhile is checked again under the row lock.
+    # deleted; one applied meanwhile is checked again under the row lock.
     held = LabelStudioTask.objects.get(pk=task.pk)
     annotations = task_annotations(ls_task_id=held.ls_task_id)
-    live = [item for item in annotations if not item.get("was_cancelled")]
-    latest = max(live, key=annotation_updated_at, default=None)
-    if held.annotation_id is not None and held.annotation_id not in {item.get("id") for item in annotations}:
+    latest = latest_live(annotations)
+    if holds_deleted(task=held, annotations=annotations):
         if latest is None:
             annotation_deleted_apply(task=held, annotation_id=held.annotation_id)
         else:
             annotation_apply(task=held, annotation=latest, replacing=held.annotation_id)
         return CatchUp(latest=latest, done="deleted")
-    if latest is not None and (held.annotation_updated_at is None
-                               or annotation_updated_at(latest) > held.annotation_updated_at):
+    if latest is not None and is_newer(task=held, annotation=latest):
         annotation_apply(task=held, annotation=latest)
         return CatchUp(latest=latest, done="applied")
     return CatchUp(latest=latest, done="")

@@ -19,8 +19,8 @@ from labeling.convert import MalformedResult
 from labeling.locks import page_lock, project_lock
 from labeling.models import LabelStudioProject, LabelStudioTask
 from labeling.selectors import link_of, pages_without_task
-from labeling.services.annotations import MalformedAnnotation, annotation_apply, annotation_updated_at
-from labeling.services.catchup import task_catch_up
+from labeling.services.annotations import MalformedAnnotation, annotation_apply
+from labeling.services.catchup import holds_deleted, is_newer, latest_live, task_catch_up
 from labeling.services.predictions import page_prediction_push
 from labeling.services.provisioning import project_provision
 from labeling.services.tasks import page_task_import, task_delete, task_link
@@ -115,14 +115,11 @@ def _annotations_reconcile(*, tasks: list[dict], report: Counter) -> None:
         if task is None or not isinstance(annotations, list):
             continue
         try:
-            if task.annotation_id is not None and task.annotation_id not in {a.get("id") for a in annotations}:
+            if holds_deleted(task=task, annotations=annotations):
                 _deletion_follow(task=task, report=report)
                 continue
-            live = [annotation for annotation in annotations if not annotation.get("was_cancelled")]
-            if not live:
-                continue
-            latest = max(live, key=annotation_updated_at)
-            if task.annotation_updated_at is None or annotation_updated_at(latest) > task.annotation_updated_at:
+            latest = latest_live(annotations)
+            if latest is not None and is_newer(task=task, annotation=latest):
                 annotation_apply(task=task, annotation=latest)
                 report["annotations applied"] += 1
         except (MalformedAnnotation, MalformedResult) as error:  # one broken annotation must not stop the sync

@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 DEMO_DATA ?=
 BUDGET ?= small
 
-.PHONY: venv label-studio-venv run test migrate bench-recognizer bench-detector bench-loop clean
+.PHONY: venv label-studio-venv run test lint migrate bench-recognizer bench-detector bench-loop clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ run: venv label-studio-venv
 test: venv label-studio-venv
 	DEFAULT_FILE_STORAGE=webapp.storage.NoLocalPathStorage \
 		$(BIN)/python -m webapp.devstack exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Lint only, never reformats (ruff.toml says what and why).
+lint: venv
+	$(BIN)/ruff check .
 
 migrate: venv
 	$(BIN)/python -m webapp.devstack exec -- $(BIN)/python manage.py migrate

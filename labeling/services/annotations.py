@@ -27,8 +27,9 @@ from labeling.models import LabelStudioTask, SyncClash
 from labeling.selectors import latest_revision_id, lines_edited_in_inkloop_since
 from labeling.services import lines as writes
 from labeling.services.accounts import annotator_of, is_service_account
+from webapp.corpus import services as corpus
 from webapp.corpus.lines import LineData, clean_line
-from webapp.corpus.models import Line, LineRevision, Page, RevisionAction
+from webapp.corpus.models import Line, Page
 from webapp.queueing import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -167,9 +168,7 @@ def _record_clash(*, line: Line, region: Region, annotation: dict, updated_at: d
                              annotation_updated_at=updated_at, annotator=user, label_studio_text=region.text,
                              label_studio_bbox=list(region.bbox), kept_text=line.text)
     # In the line's own history, so whoever reads it sees the annotator's text was not lost.
-    LineRevision.objects.create(page_id=line.page_id, line=line, line_ref=line.pk, action=RevisionAction.REVERT,
-                                user=user, old_text=region.text, old_geometry=geometry, new_text=line.text,
-                                new_geometry=line.geometry(), version=line.version)
+    corpus.line_losing_edit_record(line=line, user=user, text=region.text, geometry=geometry)
 
 
 def annotation_deleted_apply(*, task: LabelStudioTask, annotation_id: int) -> ApplyOutcome:

@@ -5,6 +5,10 @@ Invariants every function here keeps:
   written before a failure are removed again);
 - every change to a line bumps its `version` and writes a LineRevision;
 - a human write marks the line verified by that person.
+
+This is the only module that writes LineRevision rows or sets `Line.version`
+(tests/test_boundaries.py keeps it so): the predictions, the review UI and the Label Studio
+adapter all change lines through the functions below.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol, Sequence
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -59,6 +63,16 @@ class PageToStore:
     image: PageImage
     group: str | None = None
     lines: list[LineData] = field(default_factory=list)
+
+
+class ModelLine(Protocol):
+    """A line as a model predicted it (ml.predict.PredictedLine has these fields)."""
+
+    bbox: tuple[int, int, int, int]
+    polygon: Sequence[Sequence[int]] | None
+    text: str
+    confidence: float
+    char_confidences: list[float]
 
 
 def ingest_limits() -> IngestLimits:
@@ -137,15 +151,11 @@ def _lines_bulk_create(*, page: Page, user, lines: Sequence[LineData], verified:
     now = timezone.now()
     created = Line.objects.bulk_create([
         Line(page=page, project_id=page.project_id, x0=line.bbox[0], y0=line.bbox[1], x1=line.bbox[2],
-             y1=line.bbox[3], polygon=line.polygon, baseline=line.baseline, order=index, text=line.text, source=LineSource.HUMAN,
-             verified_by=user if verified else None, verified_at=now if verified else None)
+             y1=line.bbox[3], polygon=line.polygon, baseline=line.baseline, order=index, text=line.text,
+             source=LineSource.HUMAN, verified_by=user if verified else None, verified_at=now if verified else None)
         for index, line in enumerate(lines)
     ])
-    LineRevision.objects.bulk_create([
-        LineRevision(page=page, line=line, line_ref=line.pk, action=RevisionAction.CREATE, user=user,
-                     new_text=line.text, new_geometry=line.geometry(), version=line.version)
-        for line in created
-    ])
+    LineRevision.objects.bulk_create([_creation(line, user=user) for line in created])
     page_status_refresh(page=page)
     return created
 
@@ -184,8 +194,9 @@ def line_create(*, page: Page, user: AbstractBaseUser, data: LineData, order: in
             order = (page.lines.order_by("-order").values_list("order", flat=True).first() or 0) + 1
         now = timezone.now()
         line = Line.objects.create(page=page, project_id=page.project_id, x0=data.bbox[0], y0=data.bbox[1],
-                                   x1=data.bbox[2], y1=data.bbox[3], polygon=data.polygon, baseline=data.baseline, order=order, text=data.text,
-                                   source=LineSource.HUMAN, verified_by=user, verified_at=now)
+                                   x1=data.bbox[2], y1=data.bbox[3], polygon=data.polygon, baseline=data.baseline,
+                                   order=order, text=data.text, source=LineSource.HUMAN, verified_by=user,
+                                   verified_at=now)
         _revision(line=line, user=user, action=RevisionAction.CREATE, old=None)
         page_status_refresh(page=page)
     return line
@@ -261,12 +272,85 @@ def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[Li
     return result
 
 
+def line_revert(*, line: Line, page: Page, user: AbstractBaseUser, text: str) -> Line:
+    """Make `line` a model suggestion again, reading `text`, back in the review queue (unverified,
+    model-made); a REVERT revision keeps the text it replaces.
+
+    Precondition: the caller holds the line's row lock (select_for_update) in its transaction and
+    has checked the version the person saw, so nothing changed the line in between.
+    """
+    with transaction.atomic():
+        replaced_text = line.text
+        line.text = text
+        line.version += 1
+        line.source = LineSource.MODEL
+        line.verified_by = None
+        line.verified_at = None
+        line.save()
+        LineRevision.objects.create(
+            page=page, line=line, line_ref=line.pk, action=RevisionAction.REVERT, user=user,
+            old_text=replaced_text, new_text=line.text, old_geometry=line.geometry(),
+            new_geometry=line.geometry(), version=line.version)
+        page_status_refresh(page=page)
+    return line
+
+
+def line_losing_edit_record(*, line: Line, user, text: str, geometry: dict) -> LineRevision:
+    """Record in the line's history an edit that lost to what the line holds now (an annotation older
+    than inkloop's own edit), so whoever reads the history sees that text was not lost.
+
+    The line itself does not change, so its version stays: the REVERT revision goes from the losing
+    text and geometry to the line as it is.
+    """
+    return LineRevision.objects.create(page_id=line.page_id, line=line, line_ref=line.pk,
+                                       action=RevisionAction.REVERT, user=user, old_text=text, old_geometry=geometry,
+                                       new_text=line.text, new_geometry=line.geometry(), version=line.version)
+
+
+def page_model_lines_replace(*, page: Page, lines: Sequence[ModelLine], model_label: str) -> list[Line] | None:
+    """Make the page's lines the model's `lines`, in that order, unless a person verified one of the
+    page's lines: then nothing changes and the answer is None.
+
+    Every line the page held is deleted with its history kept, each deletion and creation naming
+    `model_label`. Precondition: the caller holds the page's row lock (select_for_update) in its
+    transaction, so no person's line can arrive between the check and the replacement.
+    """
+    with transaction.atomic():
+        if page.lines.filter(verified_at__isnull=False).exists():
+            return None  # a person started on it: their lines win
+        old = list(page.lines.all())
+        if old:
+            LineRevision.objects.bulk_create([_deletion(line, user=None, model_version=model_label) for line in old])
+            LineRevision.objects.filter(line__in=old).update(line=None)
+            page.lines.all().delete()
+        created = Line.objects.bulk_create([
+            Line(page=page, project_id=page.project_id, x0=line.bbox[0], y0=line.bbox[1], x1=line.bbox[2],
+                 y1=line.bbox[3], polygon=[list(point) for point in line.polygon] if line.polygon else None,
+                 order=order, text=line.text, source=LineSource.MODEL, confidence=line.confidence,
+                 char_confidences=line.char_confidences, model_version=model_label)
+            for order, line in enumerate(lines)])
+        LineRevision.objects.bulk_create([_creation(line, user=None, model_version=model_label) for line in created])
+        page_status_refresh(page=page)
+    return created
+
+
 def _delete_keeping_history(line: Line, *, user) -> None:
     """Delete a line; its revisions stay (detached), plus one saying who deleted it and what it held."""
-    LineRevision.objects.create(page_id=line.page_id, line=None, line_ref=line.pk, action=RevisionAction.DELETE,
-                                user=user, old_text=line.text, old_geometry=line.geometry(), version=line.version + 1)
+    _deletion(line, user=user).save()
     LineRevision.objects.filter(line=line).update(line=None)
     line.delete()
+
+
+def _deletion(line: Line, *, user, model_version: str = "") -> LineRevision:
+    return LineRevision(page_id=line.page_id, line=None, line_ref=line.pk, action=RevisionAction.DELETE, user=user,
+                        model_version=model_version, old_text=line.text, old_geometry=line.geometry(),
+                        version=line.version + 1)
+
+
+def _creation(line: Line, *, user, model_version: str = "") -> LineRevision:
+    return LineRevision(page_id=line.page_id, line=line, line_ref=line.pk, action=RevisionAction.CREATE, user=user,
+                        model_version=model_version, new_text=line.text, new_geometry=line.geometry(),
+                        version=line.version)
 
 
 def _apply(line: Line, data: LineData, *, order: int | None = None) -> dict | None:

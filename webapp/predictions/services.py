@@ -23,7 +23,8 @@ from PIL import Image
 
 from ml.detection import ScriptedBaseline
 from ml.predict import PredictedLine, Predictor
-from webapp.corpus.models import Line, LineRevision, LineSource, Page, PageStatus, RevisionAction
+from webapp.corpus import services as corpus
+from webapp.corpus.models import Page, PageStatus
 from webapp.files import local_copy
 from webapp.predictions.models import JobStatus, Prediction, PredictionJob
 from webapp.projects.models import Project
@@ -130,29 +131,11 @@ def page_model_lines_replace(*, page: Page, lines: Sequence[PredictedLine], mode
     label = models.label
     with transaction.atomic():
         page = Page.objects.select_for_update().get(pk=page.pk)
-        if page.lines.filter(verified_at__isnull=False).exists():
+        created = corpus.page_model_lines_replace(page=page, lines=_inside(page, lines), model_label=label)
+        if created is None:
             return False  # a person started on it: their lines win
-        old = list(page.lines.all())
-        if old:
-            LineRevision.objects.bulk_create([
-                LineRevision(page=page, line=None, line_ref=line.pk, action=RevisionAction.DELETE,
-                             model_version=label, old_text=line.text, old_geometry=line.geometry(),
-                             version=line.version + 1) for line in old])
-            LineRevision.objects.filter(line__in=old).update(line=None)
-            page.lines.all().delete()
-        created = Line.objects.bulk_create([
-            Line(page=page, project_id=page.project_id, x0=line.bbox[0], y0=line.bbox[1], x1=line.bbox[2],
-                 y1=line.bbox[3], polygon=[list(point) for point in line.polygon] if line.polygon else None,
-                 order=order, text=line.text, source=LineSource.MODEL, confidence=line.confidence,
-                 char_confidences=line.char_confidences, model_version=label)
-            for order, line in enumerate(_inside(page, lines))])
-        LineRevision.objects.bulk_create([
-            LineRevision(page=page, line=line, line_ref=line.pk, action=RevisionAction.CREATE, model_version=label,
-                         new_text=line.text, new_geometry=line.geometry(), version=line.version)
-            for line in created])
         page.confidence = page_score(lines)
-        page.status = PageStatus.PREDICTED if created else PageStatus.NEW
-        page.save(update_fields=["confidence", "status"])
+        page.save(update_fields=["confidence"])
         Prediction.objects.create(page=page, detector=models.detector, recognizer=models.recognizer,
                                   model_label=label, lines_predicted=len(created), page_score=page.confidence)
     return True

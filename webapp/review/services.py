@@ -6,8 +6,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from webapp.corpus.models import Line, LineRevision, LineSource, Page, RevisionAction
-from webapp.corpus.services import LineConflict, page_status_refresh
+from webapp.corpus.models import Line, LineRevision, Page, RevisionAction
+from webapp.corpus.services import LineConflict, line_revert
 
 ACCEPT_ACTIONS = (RevisionAction.UPDATE, RevisionAction.VERIFY)
 
@@ -29,16 +29,5 @@ def line_revert_last_accept(*, line_id: int, page: Page, user: AbstractBaseUser,
             raise ValidationError("The last change to this line is not your accept, so there is nothing to undo.")
         if line.confidence is None:
             raise ValidationError("This line was never a model suggestion; undo applies to review-queue accepts.")
-        accepted_text = line.text
-        line.text = last.old_text if last.old_text is not None else line.text
-        line.version += 1
-        line.source = LineSource.MODEL
-        line.verified_by = None
-        line.verified_at = None
-        line.save()
-        LineRevision.objects.create(
-            page=page, line=line, line_ref=line.pk, action=RevisionAction.REVERT, user=user,
-            old_text=accepted_text, new_text=line.text, old_geometry=line.geometry(),
-            new_geometry=line.geometry(), version=line.version)
-        page_status_refresh(page=page)
-    return line
+        return line_revert(line=line, page=page, user=user,
+                           text=last.old_text if last.old_text is not None else line.text)

@@ -10,17 +10,11 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 
 from labeling.services.lines import applying_label_studio
+from webapp import task_names
 from webapp.corpus.models import Line, Page
 from webapp.predictions.models import Prediction
 from webapp.projects.models import Membership, Project
 from webapp.queueing import enqueue_on_commit
-
-PROVISION_TASK = "inkloop.labeling.provision"
-ACCOUNTS_TASK = "inkloop.labeling.accounts"
-IMPORT_TASK = "inkloop.labeling.import_page"
-DELETE_TASK = "inkloop.labeling.delete_task"
-WRITE_BACK_TASK = "inkloop.labeling.write_back"
-PREDICTION_TASK = "inkloop.labeling.push_prediction"
 
 
 def _enabled() -> bool:
@@ -29,37 +23,38 @@ def _enabled() -> bool:
 
 def project_saved(sender, instance: Project, created: bool, **kwargs) -> None:
     if created and _enabled():
-        enqueue_on_commit(PROVISION_TASK, instance.pk)
+        enqueue_on_commit(task_names.LABELING_PROVISION, instance.pk)
 
 
 def membership_saved(sender, instance: Membership, created: bool, **kwargs) -> None:
     if created and _enabled():
-        enqueue_on_commit(ACCOUNTS_TASK, instance.project_id)  # gives the new member a Label Studio account
+        # Gives the new member a Label Studio account.
+        enqueue_on_commit(task_names.LABELING_ACCOUNTS, instance.project_id)
 
 
 def page_saved(sender, instance: Page, created: bool, **kwargs) -> None:
     if created and _enabled():
-        enqueue_on_commit(IMPORT_TASK, instance.pk)
+        enqueue_on_commit(task_names.LABELING_IMPORT_PAGE, instance.pk)
 
 
 def page_deleted(sender, instance: Page, **kwargs) -> None:
     if instance.ls_task_id and _enabled():
-        enqueue_on_commit(DELETE_TASK, instance.ls_task_id)
+        enqueue_on_commit(task_names.LABELING_DELETE_TASK, instance.ls_task_id)
 
 
 def line_changed(sender, instance: Line, **kwargs) -> None:
     if _enabled() and not applying_label_studio() and instance.verified_at is not None:
-        enqueue_on_commit(WRITE_BACK_TASK, instance.page_id)
+        enqueue_on_commit(task_names.LABELING_WRITE_BACK, instance.page_id)
 
 
 def line_deleted(sender, instance: Line, **kwargs) -> None:
     if _enabled() and not applying_label_studio() and instance.ls_region_id:
-        enqueue_on_commit(WRITE_BACK_TASK, instance.page_id)
+        enqueue_on_commit(task_names.LABELING_WRITE_BACK, instance.page_id)
 
 
 def prediction_saved(sender, instance: Prediction, created: bool, **kwargs) -> None:
     if created and _enabled():
-        enqueue_on_commit(PREDICTION_TASK, instance.page_id)
+        enqueue_on_commit(task_names.LABELING_PUSH_PREDICTION, instance.page_id)
 
 
 def connect() -> None:

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from webapp import task_names
 from webapp.predictions import services as predictions
 from webapp.projects.models import Project
 from webapp.training import services as training
 
 
-@shared_task(name="inkloop.training.run")
+@shared_task(name=task_names.TRAINING_RUN)
 def run_training(run_id: int) -> str:
     return training.training_run_execute(run_id=run_id)
 
 
-@shared_task(name="inkloop.training.watchdog")
+@shared_task(name=task_names.TRAINING_WATCHDOG)
 def training_watchdog() -> list[int]:
     return training.training_watchdog()
 
 
-@shared_task(name="inkloop.training.policy")
+@shared_task(name=task_names.TRAINING_POLICY)
 def retrain_policy() -> list[int]:
     started = []
     for project in Project.objects.filter(retrain_auto=True):
@@ -29,12 +30,12 @@ def retrain_policy() -> list[int]:
     return started
 
 
-@shared_task(name="inkloop.prediction.preannotate")
+@shared_task(name=task_names.PREDICTION_PREANNOTATE)
 def preannotate(project_id: int) -> int:
     return predictions.project_preannotate(project_id=project_id)
 
 
-@shared_task(name="inkloop.prediction.job")
+@shared_task(name=task_names.PREDICTION_JOB)
 def prediction_job(job_id: int) -> str:
     return predictions.prediction_job_execute(job_id=job_id)
 

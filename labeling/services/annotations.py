@@ -27,14 +27,13 @@ from labeling.models import LabelStudioTask, SyncClash
 from labeling.selectors import latest_revision_id, lines_edited_in_inkloop_since
 from labeling.services import lines as writes
 from labeling.services.accounts import annotator_of, is_service_account
+from webapp import task_names
 from webapp.corpus import services as corpus
 from webapp.corpus.lines import LineData, clean_line
 from webapp.corpus.models import Line, Page
 from webapp.queueing import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
-
-WRITE_BACK_TASK = "inkloop.labeling.write_back"
 
 
 class MalformedAnnotation(ValueError):
@@ -94,7 +93,7 @@ def annotation_apply(*, task: LabelStudioTask, annotation: dict, replacing: int 
         task.synced_revision_id = latest_revision_id(page=page)
         task.save(update_fields=["annotation_id", "annotation_updated_at", "synced_revision_id"])
         if outcome.clashes:
-            enqueue_on_commit(WRITE_BACK_TASK, page.pk)  # bring Label Studio up to inkloop's newer lines
+            enqueue_on_commit(task_names.LABELING_WRITE_BACK, page.pk)  # bring Label Studio up to inkloop's newer lines
     logger.info("task %s annotation %s: %s", task.ls_task_id, annotation["id"], outcome.summary())
     return outcome
 
@@ -198,6 +197,6 @@ def annotation_deleted_apply(*, task: LabelStudioTask, annotation_id: int) -> Ap
         task.synced_revision_id = latest_revision_id(page=page)
         task.save(update_fields=["annotation_id", "synced_revision_id"])
         if outcome.clashes:
-            enqueue_on_commit(WRITE_BACK_TASK, page.pk)
+            enqueue_on_commit(task_names.LABELING_WRITE_BACK, page.pk)
     logger.info("task %s annotation %s deleted in Label Studio: %s", task.ls_task_id, annotation_id, outcome.summary())
     return outcome

@@ -18,8 +18,6 @@ from labeling.services.annotations import annotation_apply, annotation_deleted_a
 
 logger = logging.getLogger(__name__)
 
-CATCH_UP_TASK = "inkloop.labeling.catch_up"
-
 
 @dataclass(frozen=True)
 class CatchUp:

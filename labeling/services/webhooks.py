@@ -21,7 +21,7 @@ from labeling.models import LabelStudioTask, WebhookEvent
 from labeling.selectors import task_by_ls_id
 from labeling.convert import MalformedResult
 from labeling.services.annotations import MalformedAnnotation, annotation_apply, annotation_updated_at
-from labeling.services.catchup import CATCH_UP_TASK
+from webapp import task_names
 from webapp.queueing import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -106,5 +106,5 @@ def _apply(*, payload: dict, task: LabelStudioTask | None) -> str:
     affected = list(LabelStudioTask.objects.filter(annotation_id__in=_deleted_ids(payload))
                     .values_list("page_id", flat=True))
     for page_id in affected:
-        enqueue_on_commit(CATCH_UP_TASK, page_id)
+        enqueue_on_commit(task_names.LABELING_CATCH_UP, page_id)
     return f"{len(affected)} applied annotation(s) deleted; their page(s) follow Label Studio"

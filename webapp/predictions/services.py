@@ -23,6 +23,7 @@ from PIL import Image
 
 from ml.detection import ScriptedBaseline
 from ml.predict import PredictedLine, Predictor
+from webapp import task_names
 from webapp.corpus import services as corpus
 from webapp.corpus.models import Page, PageStatus
 from webapp.files import local_copy
@@ -34,9 +35,6 @@ from webapp.training.models import ModelKind, ModelStatus, ModelVersion
 from webapp.training.data import page_image
 
 logger = logging.getLogger(__name__)
-
-PREANNOTATE_TASK = "inkloop.prediction.preannotate"
-JOB_TASK = "inkloop.prediction.job"
 
 
 class NoModelYet(Exception):
@@ -101,7 +99,7 @@ def page_score(lines: Sequence[PredictedLine]) -> float | None:
 
 
 def preannotation_request(*, project: Project) -> None:
-    enqueue_on_commit(PREANNOTATE_TASK, project.pk, queue=GPU_QUEUE)
+    enqueue_on_commit(task_names.PREDICTION_PREANNOTATE, project.pk, queue=GPU_QUEUE)
 
 
 def project_preannotate(*, project_id: int) -> int:
@@ -171,7 +169,7 @@ def prediction_job_create(*, project: Project, user: AbstractBaseUser, images: S
                 inputs.append({"name": name, "storage_name": storage_name, "sha256": digest})
             job.inputs = inputs
             job.save(update_fields=["inputs"])
-            enqueue_on_commit(JOB_TASK, job.pk, queue=GPU_QUEUE)
+            enqueue_on_commit(task_names.PREDICTION_JOB, job.pk, queue=GPU_QUEUE)
     except BaseException:
         for name in saved:
             default_storage.delete(name)

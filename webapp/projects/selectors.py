@@ -15,10 +15,6 @@ def project_list(*, user: AbstractBaseUser) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user).annotate(caller_role=F("memberships__role"))
 
 
-def role_of(*, user: AbstractBaseUser, project: Project) -> str | None:
-    return (Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first())
-
-
 def access_project(*, user: AbstractBaseUser, project_id: int, min_role: str = Role.ANNOTATOR) -> Project:
     """The project if `user` belongs to it with at least `min_role`.
 

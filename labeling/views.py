@@ -6,11 +6,8 @@ Thin: authenticate, hand the body to a service, map its errors to 4xx.
 from __future__ import annotations
 
 import logging
-import mimetypes
 
-from django.http import FileResponse
 from rest_framework import status
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,6 +16,8 @@ from labeling.client import LabelStudioUnavailable
 from labeling.selectors import page_for_image
 from labeling.services import ml_backend
 from labeling.services.webhooks import MalformedPayload, UnknownTask, webhook_receive
+from webapp.api import pages
+from webapp.corpus.models import Page
 
 logger = logging.getLogger(__name__)
 
@@ -93,19 +92,11 @@ class MlWebhookApi(LabelStudioApi):
         return Response(ml_backend.training_start(project=project))
 
 
-class PageImageApi(APIView):
+class PageImageApi(pages.PageImageApi):
     """A task's image. The project's image token in the URL is the credential (revocable, not expiring)."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
     schema = None
+    refusal = "This image link is invalid or was revoked."
 
-    def get(self, request, token: str, page_id: int):
-        page = page_for_image(page_id=page_id, token=token)
-        if page is None:
-            return Response({"detail": "This image link is invalid or was revoked."}, status=status.HTTP_403_FORBIDDEN)
-        response = FileResponse(page.image.open("rb"),
-                                content_type=mimetypes.types_map.get(page.extension, "application/octet-stream"))
-        response["Cache-Control"] = "private, max-age=3600"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+    def page_from_url(self, *, token: str, page_id: int) -> Page | None:
+        return page_for_image(page_id=page_id, token=token)

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from webapp.api.serializers import ImportOut, PageOut, PageUploadIn, PageUploadOut, SearchHitOut
 from webapp.corpus import selectors, services, transfer
-from webapp.corpus.models import PageStatus, Split
+from webapp.corpus.models import Page, PageStatus, Split
 from webapp.corpus.signing import page_from_token
 from webapp.ingest import UploadRejected
 from webapp.projects.models import Role
@@ -152,16 +152,22 @@ class SearchApi(APIView):
 
 
 class PageImageApi(APIView):
-    """A page image by signed URL: the signature is the credential, so no login is needed."""
+    """A page image whose URL is its own credential, so no login is needed: here a signed, expiring
+    token (webapp.corpus.signing). labeling.views serves Label Studio's task images with this same
+    view, finding the page by its project's revocable image token instead (`page_from_url`)."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    refusal = "This image link is invalid or has expired."
+
+    def page_from_url(self, *, token: str) -> Page | None:
+        return page_from_token(token)
 
     @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
-    def get(self, request, token: str):
-        page = page_from_token(token)
+    def get(self, request, **url):
+        page = self.page_from_url(**url)
         if page is None:
-            return Response({"detail": "This image link is invalid or has expired."}, status=status.HTTP_403_FORBIDDEN)
+            return Response({"detail": self.refusal}, status=status.HTTP_403_FORBIDDEN)
         content_type = mimetypes.types_map.get(page.extension, "application/octet-stream")
         response = FileResponse(page.image.open("rb"), content_type=content_type)
         response["Cache-Control"] = "private, max-age=3600"

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Max, QuerySet
 
 from labeling.models import LabelStudioAccount, LabelStudioProject, LabelStudioTask
-from webapp.corpus.models import Line, LineRevision, Page
+from webapp.corpus.models import LineRevision, Page
 
 
 def link_of(*, project_id: int) -> LabelStudioProject | None:
@@ -57,7 +57,3 @@ def lines_edited_in_inkloop_since(*, page: Page, revision_id: int, after) -> set
     """Lines changed by inkloop (not by applying Label Studio) since the last sync, and after `after`."""
     return set(LineRevision.objects.filter(page=page, id__gt=revision_id, created_at__gt=after,
                                            line__isnull=False).values_list("line_id", flat=True))
-
-
-def page_lines(*, page: Page) -> QuerySet[Line]:
-    return page.lines.order_by("order", "id")

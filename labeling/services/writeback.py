@@ -15,10 +15,11 @@ from labeling.client import label_studio_call
 from labeling.convert import LineForLabelStudio, Region, regions_from_result, result_from_lines, same_shape
 from labeling.locks import page_lock
 from labeling.models import LabelStudioTask
-from labeling.selectors import latest_revision_id, page_lines
+from labeling.selectors import latest_revision_id
 from labeling.services.catchup import task_catch_up
 from labeling.services.lines import region_ids_assign
 from webapp.corpus.models import Line, Page
+from webapp.corpus.selectors import line_list
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def _write_back(*, task: LabelStudioTask, page_id: int) -> str:
     latest = task_catch_up(task=task).latest
     page = Page.objects.get(pk=page_id)
     revision_id = latest_revision_id(page=page)
-    lines = list(page_lines(page=page))
+    lines = list(line_list(page=page))
     if _agrees(latest=latest, lines=lines, page=page):
         return "already in agreement"
     if latest is None and not any(line.is_verified for line in lines):

@@ -87,7 +87,3 @@ def learning_curve(*, project: Project) -> list[CurvePoint]:
             points.append(CurvePoint(label=version.label, verified_lines=version.trained_on_lines,
                                      cer=float(cer), status=version.status))
     return points
-
-
-def page_lines(*, page: Page) -> list[Line]:
-    return list(page.lines.order_by("order", "id"))

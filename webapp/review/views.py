@@ -19,7 +19,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from webapp.corpus.models import Line
-from webapp.corpus.selectors import access_line, access_page, line_search, page_list
+from webapp.corpus.selectors import access_line, access_page, line_list, line_search, page_list
 from webapp.corpus.services import LineConflict
 from webapp.corpus.signing import page_image_url
 from webapp.projects.models import Role
@@ -159,7 +159,7 @@ def page_detail(request, project_id: int, page_id: int):
     project = access_project(user=request.user, project_id=project_id)
     page = access_page(project=project, page_id=page_id)
     return render(request, "review/page.html", {
-        "project": project, "page": page, "lines": selectors.page_lines(page=page),
+        "project": project, "page": page, "lines": list(line_list(page=page)),
         "image_url": page_image_url(page), "ls_url": label_studio_task_url(page)})
 
 

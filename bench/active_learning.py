@@ -18,8 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, bench/ comes first on sys.path and bench/queue.py would shadow the
-# standard library's `queue` (which concurrent.futures imports): put the repository root there.
+# Run as a script, only bench/ is on sys.path; the imports below need the repository root.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import os  # noqa: E402

@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/ (its queue.py shadows `queue`)
+# Run as a script, only bench/ is on sys.path; the imports below need the repository root.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 import django  # noqa: E402

@@ -24,7 +24,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/ (its queue.py shadows `queue`)
+# Run as a script, only bench/ is on sys.path; the imports below need the repository root.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse  # noqa: E402
 import csv  # noqa: E402

@@ -1,6 +1,6 @@
 """The line review queue over many model lines: how long the top 100 least certain take to come back.
 
-    python -m webapp.devstack exec -- python bench/queue.py [--lines 1000000]
+    python -m webapp.devstack exec -- python bench/queue_bench.py [--lines 1000000]
 
 Fills a throw-away project with `--lines` unverified model lines (and a share of
 verified ones, which the queue must skip), then times the exact queryset the
@@ -12,8 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path, and this file would shadow the
-# standard library's `queue` module: put the repository root there instead.
+# Run as a script, only bench/ is on sys.path; the imports below need the repository root.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse  # noqa: E402
@@ -29,7 +28,6 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from webapp.corpus.models import Page  # noqa: E402
 from webapp.predictions.selectors import line_queue  # noqa: E402
 from webapp.projects.services import project_create  # noqa: E402
 

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[0] = str(REPO)  # not bench/: its queue.py would shadow the standard library's queue
+# Run as a script, only bench/ is on sys.path; the imports below need the repository root.
+sys.path[0] = str(REPO)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 import django  # noqa: E402

@@ -13,30 +13,12 @@ and provisions it), and the server releases it if the process dies.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
-from django.db import connection
-
-# First key of pg_advisory_lock(int, int); webapp.training uses 4242 for its runs.
-PROJECT_NAMESPACE = 4243
-PAGE_NAMESPACE = 4244
-
-
-@contextmanager
-def advisory_lock(namespace: int, key: int) -> Iterator[None]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [namespace, key])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
+from webapp.locks import LockNamespace, advisory_lock
 
 
 def project_lock(project_id: int):
-    return advisory_lock(PROJECT_NAMESPACE, project_id)
+    return advisory_lock(LockNamespace.LABELING_PROJECT, project_id)
 
 
 def page_lock(page_id: int):
-    return advisory_lock(PAGE_NAMESPACE, page_id)
+    return advisory_lock(LockNamespace.LABELING_PAGE, page_id)

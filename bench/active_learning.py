@@ -59,15 +59,18 @@ class Budget:
     test_lines: int | None = None        # the same for the test writers
 
 
-SMALL_MODEL = RecognizerConfig(num_classes=0, height=32, horizontal_scale=0.6, channels=(16, 32, 48, 64), projection=128, lstm_hidden=128, lstm_layers=2, dropout=0.2)
-TINY_MODEL = RecognizerConfig(num_classes=0, height=32, horizontal_scale=0.6, channels=(8, 16, 16, 16), projection=32, lstm_hidden=32, lstm_layers=1, dropout=0.0)
+SMALL_MODEL = RecognizerConfig(num_classes=0, height=32, horizontal_scale=0.6, channels=(16, 32, 48, 64),
+                               projection=128, lstm_hidden=128, lstm_layers=2, dropout=0.2)
+TINY_MODEL = RecognizerConfig(num_classes=0, height=32, horizontal_scale=0.6, channels=(8, 16, 16, 16), projection=32,
+                              lstm_hidden=32, lstm_layers=1, dropout=0.0)
 
 BUDGETS: dict[str, Budget] = {
     # CI: seconds, to show the machinery works end to end; the figures mean nothing.
     "tiny": Budget(
         SimulationConfig(TrainConfig(model=TINY_MODEL, batch_size=8, lr=3e-3, warmup_steps=2, augment=None),
                          seed_lines=16, batch_lines=8, rounds=2, seed_steps=6, round_steps=3),
-        strategies=["random", "least_mean_logprob", "least_min_char_prob", "least_mean_entropy", "least_calibrated", "diverse_mean_logprob"],
+        strategies=["random", "least_mean_logprob", "least_min_char_prob", "least_mean_entropy", "least_calibrated",
+                    "diverse_mean_logprob"],
         seeds=2, pages=8, val_lines=12, test_lines=24,
     ),
     # A 2-core CPU in about 30 minutes: random, one least-confidence measure and its diversity mix.
@@ -83,7 +86,8 @@ BUDGETS: dict[str, Budget] = {
     ),
     # A GPU: every strategy, the default model, the whole pool scored every round.
     "full": Budget(
-        SimulationConfig(TrainConfig(model=RecognizerConfig(num_classes=0), batch_size=32, lr=2e-3, warmup_steps=100, augment=AugmentConfig()),
+        SimulationConfig(TrainConfig(model=RecognizerConfig(num_classes=0), batch_size=32, lr=2e-3, warmup_steps=100,
+                                     augment=AugmentConfig()),
                          seed_lines=150, batch_lines=100, rounds=10, seed_steps=3000, round_steps=1000),
         strategies=strategy_names(), seeds=3,
     ),
@@ -93,15 +97,18 @@ BUDGETS: dict[str, Budget] = {
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="small")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of ALTO or PAGE XML files with their images")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="folder of ALTO or PAGE XML files with their images")
     parser.add_argument("--group-by", default=None, metavar="REGEX",
                         help="writer/document of a page: the regex's first group (or match) in the image file stem; "
                              "default: the stem up to a trailing -N")
-    parser.add_argument("--strategies", default=None, help=f"comma-separated, from: {', '.join(strategy_names())} (default: the budget's)")
+    parser.add_argument("--strategies", default=None,
+                        help=f"comma-separated, from: {', '.join(strategy_names())} (default: the budget's)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "active-learning")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--jobs", type=int, default=None, help="simulations run side by side (default: CPU cores on CPU, 1 on a GPU)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="simulations run side by side (default: CPU cores on CPU, 1 on a GPU)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per simulation")
     return parser.parse_args(argv)
 
@@ -109,13 +116,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def machine(device: str, jobs: int, threads: int) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name(device)}"
-    return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {jobs} simulations × {threads} thread(s)"
+    return (f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+            f"{jobs} simulations × {threads} thread(s)")
 
 
 def write_picks(records: list[RoundRecord], path: Path) -> None:
     with open(path, "w") as handle:
         for r in records:
-            handle.write(json.dumps({"strategy": r.strategy, "seed": r.seed, "round": r.round, "picked": r.picked, "seconds": round(r.seconds, 2)}) + "\n")
+            handle.write(json.dumps({"strategy": r.strategy, "seed": r.seed, "round": r.round, "picked": r.picked,
+                                     "seconds": round(r.seconds, 2)}) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     data = split_by_writer(lines, val_fraction=0.1, test_fraction=0.15)
     data.val, data.test = subsample(data.val, budget.val_lines), subsample(data.test, budget.test_lines)
     writers = len({line.group for line in lines})
-    print(f"{len(lines)} lines of {writers} writers/documents: pool {len(data.pool)}, val {len(data.val)}, test {len(data.test)}; "
-          f"{len(strategies)} strategies × {len(seeds)} seeds", flush=True)
+    print(f"{len(lines)} lines of {writers} writers/documents: pool {len(data.pool)}, val {len(data.val)}, "
+          f"test {len(data.test)}; {len(strategies)} strategies × {len(seeds)} seeds", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     records = run_benchmark(data, strategies, seeds, config, args.out, jobs=jobs)
@@ -143,15 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     write_picks(records, args.out / "picks.jsonl")
     wall = time.monotonic() - started
     where = machine(args.device, jobs, args.threads)
-    plot_curves(points, args.out / "learning_curves.png", title=f"{args.data.name}, budget {args.budget}: test CER, mean ± std over {len(seeds)} seed(s)")
+    plot_curves(points, args.out / "learning_curves.png",
+                title=f"{args.data.name}, budget {args.budget}: test CER, mean ± std over {len(seeds)} seed(s)")
     rows = summarize(points)
     write_summary_csv(rows, args.out / "summary.csv")
     table = format_summary(rows)
     s = config
-    settings = (f"seed set {s.seed_lines} lines ({s.seed_steps} steps), then {s.rounds} rounds of {s.batch_lines} lines "
-                f"({s.round_steps} steps of {s.train.batch_size} lines each), candidates scored per round: {s.candidates or 'all'}")
+    settings = (f"seed set {s.seed_lines} lines ({s.seed_steps} steps), "
+                f"then {s.rounds} rounds of {s.batch_lines} lines ({s.round_steps} steps of {s.train.batch_size} lines "
+                f"each), candidates scored per round: {s.candidates or 'all'}")
     (args.out / "summary.md").write_text(f"# Active learning, budget {args.budget}\n\n{table}\n\n{settings}\n\n"
-                                         f"Data: {args.data} ({len(data.pool)} pool, {len(data.val)} val, {len(data.test)} test lines).\n"
+                                         f"Data: {args.data} ({len(data.pool)} pool, {len(data.val)} val, "
+                                         f"{len(data.test)} test lines).\n"
                                          f"Machine: {where}. Wall time: {wall / 60:.1f} min.\n")
     print(table)
     print(settings)

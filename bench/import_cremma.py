@@ -58,7 +58,8 @@ def main() -> None:
         alto = client.get(f"/api/projects/{project_id}/export/?format=alto")
         export_seconds = time.perf_counter() - started
         print(f"import: HTTP {response.status_code}, {body.get('pages_created')} pages, "
-              f"{body.get('lines_created')} lines, {sum(len(d) for _, d in files) / 1e6:.1f} MB in {import_seconds:.1f} s")
+              f"{body.get('lines_created')} lines, {sum(len(d) for _, d in files) / 1e6:.1f} MB "
+              f"in {import_seconds:.1f} s")
         print(f"search 'testament': {hits} lines in {search_ms:.0f} ms")
         print(f"export ALTO zip: {len(alto.content) / 1e6:.1f} MB in {export_seconds:.1f} s")
         client.delete(f"/api/projects/{project_id}/")

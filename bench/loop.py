@@ -80,12 +80,12 @@ BUDGETS = {
                                             "patience": 1000, "model": TINY_MODEL}}),
     # Runs of 6 minutes without early stopping: shorter runs, or patience counted in epochs of a few
     # hundred lines, end before the model leaves the all-blank plateau CTC starts on.
-    "small": Budget(pages=None, reviewed_lines=600, scratch_pages=40, retrain_new_lines=120, val_percent=10, test_percent=0,
-                    min_val_lines=20, lines_per_round=10, seconds_per_line=2.5, timeout_minutes=38,
+    "small": Budget(pages=None, reviewed_lines=600, scratch_pages=40, retrain_new_lines=120, val_percent=10,
+                    test_percent=0, min_val_lines=20, lines_per_round=10, seconds_per_line=2.5, timeout_minutes=38,
                     training={"epochs": {"recognizer": 1000}, "max_minutes": {"recognizer": 6},
                               "recognizer": {"patience": 1000}}),
-    "full": Budget(pages=None, reviewed_lines=2000, scratch_pages=60, retrain_new_lines=200, val_percent=10, test_percent=0,
-                   min_val_lines=20, lines_per_round=10, seconds_per_line=3.0, timeout_minutes=240,
+    "full": Budget(pages=None, reviewed_lines=2000, scratch_pages=60, retrain_new_lines=200, val_percent=10,
+                   test_percent=0, min_val_lines=20, lines_per_round=10, seconds_per_line=3.0, timeout_minutes=240,
                    training={"epochs": {"recognizer": 1000}, "max_minutes": {"recognizer": 10},
                              "recognizer": {"patience": 1000}}),
 }
@@ -289,7 +289,8 @@ def lost_annotations(annotator: Annotator) -> list[str]:
     """Every line the annotator submitted must be in PostgreSQL, verified, with its text and a revision."""
     lost = []
     for submitted in annotator.submitted_annotations:
-        lines = {line["ls_region_id"]: line for line in annotator.api("GET", f"pages/{submitted['page_id']}/lines/").json()}
+        page_lines = annotator.api("GET", f"pages/{submitted['page_id']}/lines/").json()
+        lines = {line["ls_region_id"]: line for line in page_lines}
         for region_id, text in submitted["regions"].items():
             line = lines.get(region_id)
             if line is None or line["text"] != text or not line["verified"]:
@@ -418,9 +419,9 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
             token = inkloop_token(stack.web_url, stack.admin_password)
             project_id = project_with_pages(stack, token, budget, [image for _, image in pairs])
+            ls_token = label_studio_token(stack.ls_url, f"{ADMIN}@localhost", stack.ls_person_password)
             annotator = Annotator(inkloop_url=stack.web_url, inkloop_token=token, ls_url=stack.ls_url,
-                                  ls_token=label_studio_token(stack.ls_url, f"{ADMIN}@localhost", stack.ls_person_password),
-                                  project_id=project_id, truth=truth)
+                                  ls_token=ls_token, project_id=project_id, truth=truth)
             _wait(lambda: all(page["ls_task_id"] for page in annotator.pages()), timeout=300,
                   what="every page to become a Label Studio task")
             loop = Loop(annotator, budget)

@@ -1,6 +1,6 @@
 """A real Label Studio for `make run` and the tests, from PyPI in its own virtualenv.
 
-    python -m labeling.devserver venv                  # .devstack/label-studio-venv and a migrated template (idempotent)
+    python -m labeling.devserver venv                  # .devstack/label-studio-venv, a migrated template (idempotent)
     python -m labeling.devserver run --port 8080       # serve until interrupted, print URL and login
     python -m labeling.devserver run --env-file F      # ... and write LABEL_STUDIO_URL/_API_KEY to F when ready
 

@@ -39,7 +39,8 @@ def compose_validator() -> jsonschema.Draft201909Validator:
 
 
 def test_compose_has_the_production_services(compose):
-    assert {"postgres", "redis", "web", "worker", "worker-gpu", "beat", "label-studio", "minio"} <= set(compose["services"])
+    assert {"postgres", "redis", "web", "worker", "worker-gpu", "beat", "label-studio",
+            "minio"} <= set(compose["services"])
     gpu = compose["services"]["worker-gpu"]
     assert gpu["runtime"] == "nvidia"
     assert gpu["command"][gpu["command"].index("-c") + 1] == "1"

@@ -27,7 +27,8 @@ class CatchUp:
 
 def task_annotations(*, ls_task_id: int) -> list[dict]:
     """The task's annotations as Label Studio serialises them (the same shape as in a webhook)."""
-    return raw_request("GET", f"api/tasks/{ls_task_id}/annotations/", what=f"read task {ls_task_id}'s annotations").json()
+    return raw_request("GET", f"api/tasks/{ls_task_id}/annotations/",
+                       what=f"read task {ls_task_id}'s annotations").json()
 
 
 def latest_live(annotations: list[dict]) -> dict | None:

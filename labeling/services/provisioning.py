@@ -121,7 +121,8 @@ def _webhook(*, ls_project_id: int) -> int:
 def _ml_backend(*, ls_project_id: int) -> int:
     url = settings.INKLOOP_PUBLIC_URL + reverse("labeling-ml-root")
     with label_studio_call("list the project's ML backends") as ls:
-        existing = [backend for backend in ls.ml.list(project=ls_project_id) if backend.url.rstrip("/") == url.rstrip("/")]
+        existing = [backend for backend in ls.ml.list(project=ls_project_id)
+                    if backend.url.rstrip("/") == url.rstrip("/")]
     if existing:
         return existing[0].id
     # Label Studio calls /health and /setup while it registers the backend, so inkloop must be serving by now.

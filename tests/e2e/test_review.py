@@ -64,7 +64,8 @@ def test_keyboard_review_with_undo_and_a_conflict(page, review_project, log_in, 
     expect(page.locator(".card").first.locator("mark.low").first).to_be_visible()  # uncertain characters marked
     # The crops of the lines ahead are already downloaded before the reviewer reaches them.
     page.wait_for_function("() => { const crops = [...document.querySelectorAll('.card img.crop')];"
-                           " return crops.length >= 10 && crops.slice(0, 10).every((c) => c.complete && c.naturalWidth > 0); }")
+                           " return crops.length >= 10"
+                           " && crops.slice(0, 10).every((c) => c.complete && c.naturalWidth > 0); }")
 
     # Correct three lines with the keyboard only: append a word to each, Enter accepts and moves on.
     for _ in range(3):

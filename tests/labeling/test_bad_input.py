@@ -87,7 +87,8 @@ def test_label_studio_down_is_a_clear_error_and_inkloop_keeps_serving(annotated,
         project_provision(project=page.project)
     with pytest.raises(LabelStudioUnavailable):
         project_reconcile(project=page.project)
-    assert "did not answer" in page.project.label_studio.__class__.objects.get(pk=page.project.label_studio.pk).last_error
+    link = page.project.label_studio
+    assert "did not answer" in link.__class__.objects.get(pk=link.pk).last_error
     assert client.get("/api/health/").status_code == 200
 
 

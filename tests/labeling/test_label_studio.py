@@ -53,7 +53,8 @@ def test_provisioning_twice_makes_one_of_everything(labeling, admin_ls, annotato
     again = project_provision(project=project)
 
     assert again.ls_project_id == first.ls_project_id
-    assert [p.id for p in admin_ls.projects.list() if (p.description or "").endswith(marker(project))] == [again.ls_project_id]
+    assert [p.id for p in admin_ls.projects.list()
+            if (p.description or "").endswith(marker(project))] == [again.ls_project_id]
     hooks = [hook for hook in admin_ls.webhooks.list(project=again.ls_project_id) if hook.is_active]
     assert len(hooks) == 1 and hooks[0].headers == {SECRET_HEADER: settings.LABEL_STUDIO_WEBHOOK_SECRET}
     assert sorted(hooks[0].actions) == ["ANNOTATIONS_DELETED", "ANNOTATION_CREATED", "ANNOTATION_UPDATED"]

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from PIL import Image
 from rest_framework.test import APIClient
 
-from webapp.projects.models import Membership, Role
+from webapp.projects.models import Membership
 from webapp.projects.services import project_create
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -184,8 +184,8 @@ def test_invalid_update_is_400_and_changes_nothing(project, page, line, manager_
 
 
 def test_saving_a_model_line_unchanged_verifies_it(project, page, manager_client, manager):
-    model_line = Line.objects.create(page=page, project=page.project, x0=1, y0=1, x1=50, y1=20, text="guess", source="model",
-                                     confidence=0.4)
+    model_line = Line.objects.create(page=page, project=page.project, x0=1, y0=1, x1=50, y1=20, text="guess",
+                                     source="model", confidence=0.4)
 
     response = manager_client.patch(line_url(project, model_line.pk), {"version": 1}, format="json")
 

@@ -233,7 +233,8 @@ def four_pages(manager_client, project, manager):
     # a-1: every line verified (done); a-2: one model line, unverified (predicted); others: no lines (new).
     services.line_create(page=pages[0], user=manager, data=LineData(bbox=(1, 1, 50, 20), text="one"))
     services.line_create(page=pages[0], user=manager, data=LineData(bbox=(1, 30, 50, 50), text="two"))
-    Line.objects.create(page=pages[1], project=pages[1].project, x0=1, y0=1, x1=40, y1=20, text="guess", source="model", confidence=0.3)
+    Line.objects.create(page=pages[1], project=pages[1].project, x0=1, y0=1, x1=40, y1=20, text="guess", source="model",
+                        confidence=0.3)
     services.page_status_refresh(page=pages[1])
     return pages
 

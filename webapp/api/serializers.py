@@ -15,7 +15,8 @@ class ProjectOut(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent",
-                  "test_percent", "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin", "created_at", "role"]
+                  "test_percent", "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin", "created_at",
+                  "role"]
 
     def get_role(self, project) -> str | None:
         return getattr(project, "caller_role", None)

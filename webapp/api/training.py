@@ -27,9 +27,9 @@ class TrainingRunOut(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "kind", "status", "from_scratch", "epochs", "max_minutes", "parent", "model_version", "promoted", "progress",
-                  "heartbeat_at", "attempts", "cancel_requested", "retrain_after", "error", "figures", "trigger",
-                  "triggered_by", "created_at", "started_at", "finished_at"]
+        fields = ["id", "kind", "status", "from_scratch", "epochs", "max_minutes", "parent", "model_version",
+                  "promoted", "progress", "heartbeat_at", "attempts", "cancel_requested", "retrain_after", "error",
+                  "figures", "trigger", "triggered_by", "created_at", "started_at", "finished_at"]
 
     def get_model_version(self, run) -> dict | None:
         version = run.model_version

@@ -77,5 +77,6 @@ def _clean_points(points: Iterable[Any] | None, *, page: Page, where: str) -> li
         raise ValidationError({"points": f"{where}: more than 10000 points."})
     for x, y in cleaned:
         if not (0 <= x <= page.width and 0 <= y <= page.height):
-            raise ValidationError({"points": f"{where}: point ({x}, {y}) is outside the {page.width}x{page.height} page."})
+            raise ValidationError({"points": f"{where}: point ({x}, {y}) is outside the "
+                                             f"{page.width}x{page.height} page."})
     return cleaned or None

@@ -113,10 +113,10 @@ def _fit_to_image(layout: PageAnnotation, *, width: int, height: int, xml_name: 
     def scale(points):
         return None if points is None else [(round(x * sx), round(y * sy)) for x, y in points]
 
-    lines = [LineAnnotation(bbox=(round(l.bbox[0] * sx), round(l.bbox[1] * sy), round(l.bbox[2] * sx),
-                                  round(l.bbox[3] * sy)),
-                            text=l.text, polygon=scale(l.polygon), baseline=scale(l.baseline), id=l.id)
-             for l in layout.lines]
+    lines = [LineAnnotation(bbox=(round(line.bbox[0] * sx), round(line.bbox[1] * sy), round(line.bbox[2] * sx),
+                                  round(line.bbox[3] * sy)),
+                            text=line.text, polygon=scale(line.polygon), baseline=scale(line.baseline), id=line.id)
+             for line in layout.lines]
     return PageAnnotation(image_filename=layout.image_filename, width=width, height=height, lines=lines,
                           format=layout.format)
 

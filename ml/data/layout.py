@@ -26,7 +26,7 @@ import os
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
@@ -38,6 +38,7 @@ import defusedxml.ElementTree as SafeET
 __all__ = [
     "LineAnnotation",
     "PageAnnotation",
+    "SkippedLine",
     "LayoutFormatError",
     "read_layout",
     "check_inside_image",
@@ -76,16 +77,48 @@ class LineAnnotation:
 
 
 @dataclass
+class SkippedLine:
+    """A TextLine left out because its geometry encloses no area; callers report it."""
+
+    id: str | None  # the XML ID attribute, when any
+    reason: str  # for end users: "polygon has 2 points; at least 3 are needed"
+
+
+@dataclass
 class PageAnnotation:
     image_filename: str  # basename named by the XML
     width: int
     height: int
     lines: list[LineAnnotation]  # in reading order
     format: str = "alto"  # "alto" | "page2013" | "page2019"
+    # Degenerate lines (fewer than 3 polygon points, zero-area box) found while reading:
+    # real exports carry a few, and one must not cost its whole page or folder.
+    skipped: list[SkippedLine] = field(default_factory=list)
 
 
 class LayoutFormatError(ValueError):
     """A layout file that cannot be used; the message is meant for end users."""
+
+
+class _DegenerateLine(Exception):
+    """Raised by the line readers for a line to skip, not a file to refuse."""
+
+
+def _check_area(bbox: tuple[int, int, int, int]) -> None:
+    x0, y0, x1, y1 = bbox
+    if x1 <= x0 or y1 <= y0:
+        raise _DegenerateLine(f"box {bbox} has zero area")
+
+
+def _read_lines(elements: Iterable[ET.Element], read) -> tuple[list[LineAnnotation], list[SkippedLine]]:
+    """Read each line element with `read`, setting degenerate ones aside with their reason."""
+    lines, skipped = [], []
+    for element in elements:
+        try:
+            lines.append(read(element))
+        except _DegenerateLine as reason:
+            skipped.append(SkippedLine(element.get("ID") or element.get("id"), str(reason)))
+    return lines, skipped
 
 
 # --------------------------------------------------------------------------- parsing
@@ -274,13 +307,14 @@ def _read_alto(root: ET.Element, namespace: str, label: str) -> PageAnnotation:
     page = pages[0]
     width = _size(page, "WIDTH", label)
     height = _size(page, "HEIGHT", label)
-    lines = [_read_alto_line(line, q, label) for line in page.iter(q("TextLine"))]
+    lines, skipped = _read_lines(page.iter(q("TextLine")), lambda line: _read_alto_line(line, q, label))
     return PageAnnotation(
         image_filename=image_filename,
         width=width,
         height=height,
         lines=lines,
         format="alto",
+        skipped=skipped,
     )
 
 
@@ -295,11 +329,10 @@ def _read_alto_line(line: ET.Element, q, label: str) -> LineAnnotation:
             attribute="Polygon POINTS",
         )
         if len(polygon) < 3:
-            raise LayoutFormatError(
-                f"{label}: {_describe(line)} polygon has {len(polygon)} points; at least 3 are needed"
-            )
+            raise _DegenerateLine(f"polygon has {len(polygon)} points; at least 3 are needed")
 
     bbox = _alto_bbox(line, polygon, label)
+    _check_area(bbox)
     baseline = _alto_baseline(line, bbox, label)
 
     parts = []
@@ -461,16 +494,15 @@ def _read_page(
             node = parents.get(node)
         return unlisted, index
 
-    lines = []
-    for _, holder in sorted(enumerate(holders), key=rank):
-        for line in holder.findall(line_tag):
-            lines.append(_read_page_line(line, q, label))
+    elements = [line for _, holder in sorted(enumerate(holders), key=rank) for line in holder.findall(line_tag)]
+    lines, skipped = _read_lines(elements, lambda line: _read_page_line(line, q, label))
     return PageAnnotation(
         image_filename=image_filename,
         width=width,
         height=height,
         lines=lines,
         format=page_format,
+        skipped=skipped,
     )
 
 
@@ -524,6 +556,9 @@ def _read_page_line(line: ET.Element, q, label: str) -> LineAnnotation:
     )
     if not polygon:
         raise LayoutFormatError(f"{label}: {_describe(line)} has no Coords points")
+    if len(polygon) < 3:
+        raise _DegenerateLine(f"polygon has {len(polygon)} points; at least 3 are needed")
+    _check_area(_bounds(polygon))
     baseline_element = line.find(q("Baseline"))
     baseline = None
     if baseline_element is not None:

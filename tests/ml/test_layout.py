@@ -496,3 +496,46 @@ def test_pair_layouts_with_images_by_named_file_then_stem(tmp_path):
         LayoutFormatError, match=r"c\.xml: no image found .*'c_scan\.jpg' or c with"
     ):
         pair_layouts_with_images(tmp_path)
+
+
+# ------------------------------------------------------------- degenerate lines
+
+HTR_BASE = REPO.parent / "shared" / "data" / "htr-base"
+
+
+def test_degenerate_alto_lines_are_skipped_with_their_id_and_reason():
+    page = read_layout("""<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#"><Layout>
+      <Page WIDTH="100" HEIGHT="100"><PrintSpace><TextBlock>
+        <TextLine ID="good" HPOS="0" VPOS="0" WIDTH="50" HEIGHT="10"><String CONTENT="kept"/></TextLine>
+        <TextLine ID="two-points"><Shape><Polygon POINTS="10 20 60 20"/></Shape><String CONTENT="a"/></TextLine>
+        <TextLine ID="flat" HPOS="5" VPOS="30" WIDTH="40" HEIGHT="0"><String CONTENT="b"/></TextLine>
+        <TextLine ID="also-good" HPOS="0" VPOS="40" WIDTH="50" HEIGHT="10"><String CONTENT="kept too"/></TextLine>
+      </TextBlock></PrintSpace></Page></Layout></alto>""")
+    assert [line.text for line in page.lines] == ["kept", "kept too"]
+    assert [(skipped.id, skipped.reason) for skipped in page.skipped] == [
+        ("two-points", "polygon has 2 points; at least 3 are needed"),
+        ("flat", "box (5, 30, 45, 30) has zero area"),
+    ]
+
+
+def test_degenerate_page_lines_are_skipped_with_their_id_and_reason():
+    page = read_layout("""<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15">
+      <Page imageFilename="x.png" imageWidth="100" imageHeight="100"><TextRegion id="r">
+        <TextLine id="line"><Coords points="0,0 2,0 2,2"/><TextEquiv><Unicode>kept</Unicode></TextEquiv></TextLine>
+        <TextLine id="segment"><Coords points="0,5 50,5"/><TextEquiv><Unicode>a</Unicode></TextEquiv></TextLine>
+        <TextLine id="collinear"><Coords points="0,9 20,9 40,9"/><TextEquiv><Unicode>b</Unicode></TextEquiv></TextLine>
+      </TextRegion></Page></PcGts>""")
+    assert [line.id for line in page.lines] == ["line"]
+    assert [(skipped.id, skipped.reason) for skipped in page.skipped] == [
+        ("segment", "polygon has 2 points; at least 3 are needed"),
+        ("collinear", "box (0, 9, 40, 9) has zero area"),
+    ]
+
+
+def test_a_real_page_with_a_two_point_polygon_keeps_its_other_lines_and_its_folder():
+    folder = HTR_BASE / "lectaurep-repertoires"
+    page = read_layout(folder / "lectaurep-random-set-2-001.xml")
+    assert [(skipped.id, skipped.reason) for skipped in page.skipped] == [
+        ("eSc_line_38522abe", "polygon has 2 points; at least 3 are needed")]
+    assert len(page.lines) > 100
+    assert len(pair_layouts_with_images(folder)) == 25  # the folder is not refused for that page

@@ -106,7 +106,7 @@ class LayoutImportApi(APIView):
             item.page.created = item.created
             pages.append(item.page)
         body = {"pages_created": result.pages_created, "pages_existing": len(pages) - result.pages_created,
-                "lines_created": result.lines_created, "pages": pages}
+                "lines_created": result.lines_created, "pages": pages, "skipped_lines": result.skipped_lines}
         return Response(ImportOut(body, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 

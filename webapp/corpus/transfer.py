@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Iterable, Sequence
 
@@ -26,8 +26,17 @@ EXPORT_FORMATS = ("alto", "page", "text")
 
 
 @dataclass
+class SkippedLineReport:
+    file: str                    # the XML file it was in
+    line: str | None             # its XML id, when it has one
+    reason: str
+
+
+@dataclass
 class ImportResult:
     stored: list[StoredPage]
+    # Lines the XML holds but that enclose no area: not imported, and said so.
+    skipped_lines: list[SkippedLineReport] = field(default_factory=list)
 
     @property
     def pages_created(self) -> int:
@@ -49,9 +58,10 @@ def layout_import(*, project: Project, user: AbstractBaseUser, files: Sequence[t
     xml_files, image_files = _sort_members(_expand_zips(files, limits=limits))
     if not xml_files:
         raise LayoutFormatError("The import holds no ALTO or PAGE XML file.")
-    to_store = []
+    to_store, skipped = [], []
     for xml_name, xml_data in sorted(xml_files.items()):
         layout = read_layout(xml_data, name=xml_name)
+        skipped += [SkippedLineReport(xml_name, line.id, line.reason) for line in layout.skipped]
         image_name, image_data = _image_for(layout, xml_name=xml_name, images=image_files)
         image = ingest_image(image_data, image_name, limits=limits)[0]
         layout = _fit_to_image(layout, width=image.width, height=image.height, xml_name=xml_name)
@@ -59,7 +69,7 @@ def layout_import(*, project: Project, user: AbstractBaseUser, files: Sequence[t
         lines = [LineData(bbox=line.bbox, text=line.text, polygon=_pairs(line.polygon), baseline=_pairs(line.baseline))
                  for line in layout.lines]
         to_store.append(PageToStore(image=image, group=group, lines=lines))
-    return ImportResult(stored=pages_store(project=project, user=user, pages=to_store))
+    return ImportResult(stored=pages_store(project=project, user=user, pages=to_store), skipped_lines=skipped)
 
 
 def _expand_zips(files: Sequence[tuple[str, bytes]], *, limits) -> list[tuple[str, bytes]]:

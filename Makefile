@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 DEMO_DATA ?=
 BUDGET ?= small
 
-.PHONY: venv label-studio-venv run test lint migrate bench-recognizer bench-detector bench-loop clean
+.PHONY: venv label-studio-venv run test lint migrate base-models bench-base-models bench-fewshot bench-recognizer bench-detector bench-loop clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,26 @@ lint: venv
 
 migrate: venv
 	$(BIN)/python -m webapp.devstack exec -- $(BIN)/python manage.py migrate
+
+# The base models every new project starts from (ml/base_models): trains on ../shared/data/htr-base
+# (resumable: run it again after a kill), then evaluates and ships them. MINUTES=150 on a 2-core CPU;
+# DEVICE=cuda on a GPU machine. Debian's handwriting fonts are needed for this target only.
+MINUTES ?= 150
+DEVICE ?= cpu
+BASE_OUT ?= runs/base
+BASE_TO ?= ml/base_models
+HANDWRITING_FONTS := fonts-ecolier-court fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-dancingscript fonts-kristi
+base-models: venv
+	test -f /usr/share/fonts/truetype/ecolier-court/Ecolier-court.ttf || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(HANDWRITING_FONTS))
+	$(BIN)/python -m ml.base train --minutes $(MINUTES) --device $(DEVICE) --out $(BASE_OUT)
+	$(BIN)/python -m ml.base ship --out $(BASE_OUT) --to $(BASE_TO)
+
+bench-base-models: venv
+	$(BIN)/python bench/base_models.py
+
+bench-fewshot: venv
+	$(BIN)/python bench/fewshot.py
 
 bench-recognizer: venv
 	$(BIN)/python bench/recognizer.py

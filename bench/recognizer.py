@@ -1,10 +1,16 @@
 """Recognizer benchmark on the CREMMA wills: train with 10% of the wills held out, then measure.
 
-    .venv/bin/python -m bench.recognizer --minutes 60
+    .venv/bin/python bench/recognizer.py --minutes 60 [--init scratch|base|CKPT] [--curve 0,5,15,30,60]
 
 Prints val CER/WER on the held-out writers, training and recognition speed, model
 size, peak memory and the calibration of the chosen line-confidence measure, as text
 and as one JSON line at the end.
+
+With `--init base` (or a checkpoint) the run fine-tunes that model, and a from-scratch
+run of the same length follows (unless `--no-scratch`): both print their val CER at the
+`--curve` minutes. Each point is the run's model at that moment (its last.pt, at most
+`checkpoint_every` steps old), so the learning rate there is still on its way down to
+the run's end; minute 0 is the initial model (the empty prediction from scratch).
 """
 
 from __future__ import annotations
@@ -15,15 +21,15 @@ import logging
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# Run as a script, bench/ would come first on the path and its modules could shadow the
-# standard library (bench/queue.py shadows `queue`); the repository root is what we need.
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
+# Run as a script, only bench/ is on sys.path; the imports below need the repository root.
+sys.path[0] = str(REPO)
 
 # Threads that spin while waiting for each other collapse throughput when other
 # processes share the cores (10× slower steps measured); sleeping threads do not.
@@ -58,7 +64,54 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: a temporary one)")
+    parser.add_argument("--init", default="scratch", help="scratch, base (the shipped base recognizer) or a checkpoint")
+    parser.add_argument("--curve", default="0,5,15,30,60", help="minutes at which to report val CER")
+    parser.add_argument("--no-scratch", action="store_true", help="with --init: skip the from-scratch comparison")
     return parser.parse_args(argv)
+
+
+class Snapshots:
+    """A training callback that copies last.pt when the run passes each of the `minutes` marks."""
+
+    def __init__(self, out: Path, minutes: list[float]):
+        self.out, self.marks = out, sorted(m for m in minutes if m > 0)
+        self.started = time.monotonic()
+        self.taken: dict[float, Path] = {}
+
+    def __call__(self, progress) -> None:
+        elapsed = (time.monotonic() - self.started) / 60
+        for mark in self.marks:
+            if mark not in self.taken and elapsed >= mark and (self.out / "last.pt").exists():
+                self.taken[mark] = self.out / f"minute-{mark:g}.pt"
+                shutil.copyfile(self.out / "last.pt", self.taken[mark])
+
+    def finish(self, best: Path) -> None:
+        """Marks the run did not reach (it ended earlier) get its final model."""
+        for mark in self.marks:
+            self.taken.setdefault(mark, best)
+
+
+def curve_cer(snapshots: Snapshots, init: Path | None, val) -> dict[str, float]:
+    curve = {"0": 1.0}
+    if init is not None:
+        recognizer = load_recognizer(init)
+        curve["0"] = evaluate_arrays(recognizer, [recognizer.prepare(s.image) for s in val], [s.text for s in val],
+                                     with_calibration=False).cer
+    for mark, path in sorted(snapshots.taken.items()):
+        recognizer = load_recognizer(path)
+        curve[f"{mark:g}"] = evaluate_arrays(recognizer, [recognizer.prepare(s.image) for s in val],
+                                             [s.text for s in val], with_calibration=False).cer
+    return curve
+
+
+def init_checkpoint(value: str) -> Path | None:
+    if value == "scratch":
+        return None
+    if value == "base":
+        from ml.base_models import base_checkpoint
+
+        return base_checkpoint("recognizer")
+    return Path(value)
 
 
 def recognition_speed(recognizer, images, batch_size: int) -> float:
@@ -77,9 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     train, val = partition(samples, lambda s: s.group, val_groups)
     print(f"{len(train)} training lines from {len(train_groups)} wills, {len(val)} val lines from {len(val_groups)} wills", flush=True)
 
+    marks = [float(m) for m in args.curve.split(",") if m.strip()]
+    init = init_checkpoint(args.init)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-recognizer-"))
-    config = TrainConfig(model=RecognizerConfig(num_classes=0, height=args.height), batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps, patience=10**6)
-    result = train_recognizer(train, val, out_dir=out, config=config, epochs=args.epochs, device=args.device, seed=args.seed, max_minutes=args.minutes)
+    config = TrainConfig(model=RecognizerConfig(num_classes=0, height=args.height), batch_size=args.batch_size, lr=args.lr,
+                         warmup_steps=args.warmup_steps, patience=10**6, checkpoint_every=20)
+    snapshots = Snapshots(out, marks)
+    result = train_recognizer(train, val, out_dir=out, config=config, init=init, epochs=args.epochs, device=args.device,
+                              seed=args.seed, max_minutes=args.minutes, callback=snapshots)
+    snapshots.finish(result.best_path)
+    curves = {args.init: curve_cer(snapshots, init, val)}
+    if init is not None and not args.no_scratch:
+        scratch_out = out / "scratch"
+        scratch = Snapshots(scratch_out, marks)
+        scratch_result = train_recognizer(train, val, out_dir=scratch_out, config=config, epochs=args.epochs,
+                                          device=args.device, seed=args.seed, max_minutes=args.minutes, callback=scratch)
+        scratch.finish(scratch_result.best_path)
+        curves["scratch"] = curve_cer(scratch, None, val)
 
     recognizer = load_recognizer(result.best_path, device=args.device)
     evaluation = evaluate_arrays(recognizer, [recognizer.prepare(s.image) for s in val], [s.text for s in val])
@@ -101,9 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "wall_s": time.perf_counter() - wall,
         "checkpoint": str(result.best_path),
+        "init": args.init, "curves": curves,
     }
+    for name, curve in curves.items():
+        print(f"val CER by minute, {name:8s} " + "  ".join(f"{minute:>3s}: {100 * value:5.1f}%" for minute, value in curve.items()))
     for key, value in report.items():
-        if key != "calibration":
+        if key not in ("calibration", "curves"):
             print(f"{key:32s} {value:.4f}" if isinstance(value, float) else f"{key:32s} {value}")
     print(json.dumps(report))
     return 0

@@ -109,10 +109,14 @@ def sample_text_lines(n: int, *, seed: int) -> list[str]:
     return lines
 
 
-def render_line(text: str, *, seed: int, height: int = 64) -> Image.Image:
-    """A single grayscale line image of ``height`` pixels, width fitted to the text."""
+def render_line(text: str, *, seed: int, height: int = 64, font_file: str | None = None) -> Image.Image:
+    """A single grayscale line image of ``height`` pixels, width fitted to the text.
+
+    ``font_file`` is a matplotlib font name or an absolute path (default: one of
+    ``FONT_FILES`` chosen by the seed).
+    """
     rng = np.random.default_rng(seed)
-    font = _font(_choose_font(rng), max(8, round(height * 0.55)))
+    font = _font(font_file or _choose_font(rng), max(8, round(height * 0.55)))
     layer = _ink_layer(text, font, rng)
     ink_box = _ink_bbox(layer.mask)
 
@@ -201,6 +205,8 @@ def render_page(
 
 @lru_cache(maxsize=None)
 def _font_path(filename: str) -> Path:
+    if Path(filename).is_absolute():
+        return Path(filename)
     path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / filename
     if not path.is_file():
         raise FileNotFoundError(

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     model: RecognizerConfig = field(default_factory=lambda: RecognizerConfig(num_classes=0))  # num_classes comes from the alphabet
     epochs: int = 50
+    max_steps: int | None = None         # a fixed step budget (the few-shot benchmark): stops there, "completed"
     batch_size: int = 16
     max_columns: int | None = 16 * 640   # padded pixels per batch row sum; bounds activation memory
     lr: float = 2e-3
@@ -131,7 +132,8 @@ def train_recognizer(
 
     steps_per_epoch = len(epoch_batches([line.array.shape[1] for line in train_set], config.batch_size, seed=seed, epoch=0, max_columns=config.max_columns))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = WarmupCosineSchedule(optimizer, peak_lr=config.lr, total_steps=config.epochs * steps_per_epoch, warmup_steps=config.warmup_steps)
+    total_steps = config.epochs * steps_per_epoch if config.max_steps is None else min(config.max_steps, config.epochs * steps_per_epoch)
+    schedule = WarmupCosineSchedule(optimizer, peak_lr=config.lr, total_steps=total_steps, warmup_steps=config.warmup_steps)
     state = LoopState()
     if resumed is not None:
         training = resumed["training"]
@@ -200,6 +202,9 @@ class _Run:
         batches = epoch_batches(self.widths, self.config.batch_size, seed=self.seed, epoch=state.epoch, max_columns=self.config.max_columns)
         self.model.train()
         while state.step_in_epoch < len(batches):
+            if self.config.max_steps is not None and state.step >= self.config.max_steps:
+                self.end_epoch(partial=True)
+                return "completed"
             loss = self.last_loss = self.train_step(batches[state.step_in_epoch])
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", lr=f"{self.schedule.current_lr():.2e}", refresh=False)

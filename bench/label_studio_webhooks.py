@@ -85,7 +85,7 @@ def main() -> None:
     annotations.is_service_account = lambda annotation: False
     tag = uuid.uuid4().hex[:8]
     user = get_user_model().objects.create_user(username=f"bench-{tag}", email=f"bench-{tag}@example.org")
-    project = project_create(creator=user, name=f"webhook bench {tag}")
+    project = project_create(creator=user, name=f"webhook bench {tag}", use_base_models=False)
     try:
         ls_user_id = 10_000_000 + int(tag, 16) % 1_000_000
         LabelStudioAccount.objects.create(user=user, ls_user_id=ls_user_id)

@@ -177,7 +177,10 @@ def label_studio_token(url: str, email: str, password: str) -> str:
 def project_with_pages(stack: Stack, token: str, budget: Budget, images: list[Path]) -> int:
     headers = {"Authorization": f"Token {token}"}
     created = requests.post(f"{stack.web_url}/api/projects/", headers=headers, timeout=30, json={
-        "name": "loop benchmark", "retrain_auto": True, "retrain_new_lines": budget.retrain_new_lines,
+        # The simulated annotator's flow (type pages from scratch until a first promotion) assumes
+        # an empty registry, so the loop still measures the from-scratch path.
+        "name": "loop benchmark", "use_base_models": False,
+        "retrain_auto": True, "retrain_new_lines": budget.retrain_new_lines,
         "val_percent": budget.val_percent, "test_percent": budget.test_percent})
     created.raise_for_status()
     project_id = created.json()["id"]

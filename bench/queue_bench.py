@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     user = get_user_model().objects.create_user(username=f"bench-queue-{time.time_ns()}")
-    project = project_create(creator=user, name="queue bench")
+    project = project_create(creator=user, name="queue bench", use_base_models=False)
     try:
         started = time.perf_counter()
         fill(project, args.lines)

@@ -64,7 +64,7 @@ def main() -> None:
 
     pairs = pair_layouts_with_images(args.data)
     user = get_user_model().objects.create_user(username=f"bench-round-{time.time_ns()}")
-    project = project_create(creator=user, name="retrain round bench")
+    project = project_create(creator=user, name="retrain round bench", use_base_models=False)
     layout_import(project=project, user=user,
                   files=[(path.name, path.read_bytes()) for pair in pairs[:args.verified] for path in pair])
     pages_upload(project=project, user=user, files=[(image.name, image.read_bytes())

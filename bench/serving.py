@@ -122,7 +122,7 @@ def main() -> None:
         args.recognizer = build_tiny_checkpoints(tempfile.mkdtemp())["recognizer"]
     user = get_user_model().objects.create_user(username=f"bench-serving-{time.time_ns()}")
     token = Token.objects.create(user=user).key
-    project = project_create(creator=user, name="serving bench")
+    project = project_create(creator=user, name="serving bench", use_base_models=False)
     model_version_upload(project=project, user=user, data=args.recognizer.read_bytes(), promote=True)
     if args.detector:
         model_version_upload(project=project, user=user, data=args.detector.read_bytes(), promote=True)

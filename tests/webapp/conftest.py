@@ -35,7 +35,7 @@ def manager(make_user):
 
 @pytest.fixture
 def project(manager):
-    return project_create(creator=manager, name="Wills")
+    return project_create(creator=manager, name="Wills", use_base_models=False)
 
 
 @pytest.fixture

@@ -271,7 +271,7 @@ def test_export_reflects_edits(manager_client, imported):
 @pytest.mark.parametrize("fmt", ["alto", "page"])
 def test_round_trip_into_a_new_project_gives_the_same_lines(fmt, manager_client, manager, imported):
     archive = export(manager_client, imported.pk, fmt)
-    fresh = project_create(creator=manager, name=f"Round trip {fmt}")
+    fresh = project_create(creator=manager, name=f"Round trip {fmt}", use_base_models=False)
 
     response = post_import(manager_client, fresh.pk,
                            [(name, archive.read(name)) for name in archive.namelist()])
@@ -300,7 +300,7 @@ def test_round_trip_into_a_new_project_gives_the_same_lines(fmt, manager_client,
 def test_page_round_trip_moves_a_box_edge_of_the_known_cremma_line(manager_client, manager, imported):
     """Pins down that the ±1 allowance above is really used (0207-1 line 1: ALTO x1 1084, polygon max 1085)."""
     archive = export(manager_client, imported.pk, "page")
-    fresh = project_create(creator=manager, name="Round trip page")
+    fresh = project_create(creator=manager, name="Round trip page", use_base_models=False)
     post_import(manager_client, fresh.pk, [(name, archive.read(name)) for name in archive.namelist()])
 
     before = db_lines(page_by_stem(imported, CREMMA_STEMS[2]))[0][1]
@@ -352,7 +352,7 @@ def test_search_finds_a_misspelled_word_by_trigram_similarity(manager_client, se
 
 
 def test_search_in_another_project_finds_nothing(manager_client, manager, searchable):
-    other = project_create(creator=manager, name="Empty")
+    other = project_create(creator=manager, name="Empty", use_base_models=False)
 
     assert search(manager_client, other.pk, "Duron")["count"] == 0
     assert search(manager_client, other.pk, "testament")["results"] == []
@@ -385,3 +385,19 @@ def test_generated_png_import_keeps_png(manager_client, project):
     assert response.status_code == 201, response.data
     page = Page.objects.get(project=project)
     assert page.extension == ".png" and db_lines(page) == [("all", (0, 0, 120, 80), [], [])]
+
+
+def test_a_real_export_with_a_two_point_polygon_imports_and_reports_the_line_it_skipped(manager_client, project):
+    # An eScriptorium export from htr-base's lectaurep-repertoires: one of its TextLines has a 2-point polygon.
+    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "htr-base" / "lectaurep-repertoires"
+    stem = "lectaurep-random-set-2-001"
+    kept = len(read_layout(folder / f"{stem}.xml").lines)
+
+    response = post_import(manager_client, project.pk, [(f"{stem}.xml", (folder / f"{stem}.xml").read_bytes()),
+                                                        (f"{stem}.jpg", (folder / f"{stem}.jpg").read_bytes())])
+
+    assert response.status_code == 201, response.data
+    assert (response.data["pages_created"], response.data["lines_created"]) == (1, kept)
+    assert response.data["skipped_lines"] == [{"file": f"{stem}.xml", "line": "eSc_line_38522abe",
+                                               "reason": "polygon has 2 points; at least 3 are needed"}]
+    assert Line.objects.filter(page__project=project).count() == kept

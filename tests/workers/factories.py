@@ -15,10 +15,11 @@ from webapp.projects.services import project_create
 CREMMA = Path(__file__).resolve().parents[3] / "shared" / "data" / "cremma-testaments"
 
 
-def cremma_project(*, name: str, pages: int, val_pages: int = 2, username: str | None = None) -> Project:
+def cremma_project(*, name: str, pages: int, val_pages: int = 2, username: str | None = None,
+                   use_base_models: bool = False) -> Project:
     """`pages` CREMMA pages with their verified lines; the first `val_pages` go to the validation split."""
     user = get_user_model().objects.create_user(username=username or f"lead-{name}", password="x" * 12)
-    project = project_create(creator=user, name=name)
+    project = project_create(creator=user, name=name, use_base_models=use_base_models)
     pairs = pair_layouts_with_images(CREMMA)[:pages]
     files = [(path.name, path.read_bytes()) for pair in pairs for path in pair]
     layout_import(project=project, user=user, files=files)

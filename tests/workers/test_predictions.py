@@ -81,7 +81,7 @@ def predict(client, project, data: bytes, name: str = "page.png"):
 
 def test_preannotation_stores_model_lines_and_the_queue_puts_a_garbled_line_first(workers, client, lead,
                                                                                   confident_recognizer):
-    project = project_create(creator=lead, name="queue")
+    project = project_create(creator=lead, name="queue", use_base_models=False)
     nonsense = garbled(KNOWN_LINES[2], seed=QUEUE_PAGE_SEED)
     image, layout = known_page(QUEUE_PAGE_SEED, extra=[nonsense])
     response = client.post(f"/api/projects/{project.pk}/pages/",
@@ -133,7 +133,7 @@ def test_preannotation_stores_model_lines_and_the_queue_puts_a_garbled_line_firs
 
 
 def test_the_random_strategy_is_a_fixed_shuffle_of_the_same_lines(workers, client, lead, tiny_models):
-    project = project_create(creator=lead, name="random-control")
+    project = project_create(creator=lead, name="random-control", use_base_models=False)
     page_bytes, _ = synthetic_page(TINY_TEXTS + [GARBLED], seed=4)
     client.post(f"/api/projects/{project.pk}/pages/", {"files": [SimpleUploadedFile("p.png", page_bytes)]},
                 format="multipart")
@@ -147,7 +147,7 @@ def test_the_random_strategy_is_a_fixed_shuffle_of_the_same_lines(workers, clien
 
 
 def test_predict_returns_lines_and_refuses_bad_images(workers, client, lead, tiny_models):
-    project = project_create(creator=lead, name="predict")
+    project = project_create(creator=lead, name="predict", use_base_models=False)
     page_bytes, layout = synthetic_page(TINY_TEXTS, seed=5)
     assert predict(client, project, page_bytes).status_code == 409  # no model yet, and it says so
     upload_model(client, project, tiny_models["recognizer"])
@@ -171,7 +171,7 @@ def test_a_promoted_model_is_swapped_in_without_restart_and_rollback_restores_it
                                                                                     tiny_models, tmp_path):
     from ml.training.tiny import build_tiny_recognizer
 
-    project = project_create(creator=lead, name="swap")
+    project = project_create(creator=lead, name="swap", use_base_models=False)
     page_bytes, _ = synthetic_page(TINY_TEXTS, seed=7)
     first = upload_model(client, project, tiny_models["recognizer"])
     before = predict(client, project, page_bytes).json()
@@ -189,7 +189,7 @@ def test_a_promoted_model_is_swapped_in_without_restart_and_rollback_restores_it
 
 
 def test_many_pages_are_predicted_as_a_job(workers, client, lead, tiny_models):
-    project = project_create(creator=lead, name="jobs")
+    project = project_create(creator=lead, name="jobs", use_base_models=False)
     upload_model(client, project, tiny_models["recognizer"], promote=True)
     pages = [SimpleUploadedFile(f"p{i}.png", synthetic_page(TINY_TEXTS, seed=10 + i)[0]) for i in range(2)]
     response = client.post(f"/api/projects/{project.pk}/predictions/", {"files": pages}, format="multipart")

@@ -15,8 +15,8 @@ class ProjectOut(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent",
-                  "test_percent", "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin", "created_at",
-                  "role"]
+                  "test_percent", "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin",
+                  "use_base_models", "created_at", "role"]
 
     def get_role(self, project) -> str | None:
         return getattr(project, "caller_role", None)
@@ -26,7 +26,8 @@ class ProjectIn(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent",
-                  "test_percent", "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin"]
+                  "test_percent", "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin",
+                  "use_base_models"]
 
 
 class MembershipOut(serializers.ModelSerializer):
@@ -140,8 +141,16 @@ class RevisionOut(serializers.ModelSerializer):
                   "new_geometry", "version", "created_at"]
 
 
+class SkippedLineOut(serializers.Serializer):
+    file = serializers.CharField()
+    line = serializers.CharField(allow_null=True, help_text="The line's XML id, when it has one.")
+    reason = serializers.CharField()
+
+
 class ImportOut(serializers.Serializer):
     pages_created = serializers.IntegerField()
     pages_existing = serializers.IntegerField()
     lines_created = serializers.IntegerField()
     pages = PageUploadOut(many=True)
+    skipped_lines = SkippedLineOut(many=True, help_text="Lines not imported because their geometry encloses no "
+                                                        "area (e.g. a two-point polygon); their pages are imported.")

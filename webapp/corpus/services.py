@@ -108,6 +108,11 @@ def pages_store(*, project: Project, user: AbstractBaseUser | None, pages: Seque
         with transaction.atomic():
             stored = [_page_store_one(project=project, user=user, item=item, written_files=written_files,
                                       lines_verified=lines_verified) for item in pages]
+            if any(item.created and item.page.status == PageStatus.NEW for item in stored):
+                # Pages without lines get the promoted models' lines (the base models' from the first page on).
+                from webapp.predictions.services import preannotation_request_if_ready
+
+                preannotation_request_if_ready(project=project)
     except BaseException:
         for name in written_files:
             default_storage.delete(name)

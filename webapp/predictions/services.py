@@ -102,6 +102,15 @@ def preannotation_request(*, project: Project) -> None:
     enqueue_on_commit(task_names.PREDICTION_PREANNOTATE, project.pk, queue=GPU_QUEUE)
 
 
+def preannotation_request_if_ready(*, project: Project) -> bool:
+    """Ask for pre-annotation when the project has a promoted recognizer to do it with."""
+    promoted = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER, status=ModelStatus.PROMOTED)
+    if not promoted.exists():
+        return False
+    preannotation_request(project=project)
+    return True
+
+
 def project_preannotate(*, project_id: int) -> int:
     """Predict every page with no human-verified line; returns the pages written. Idempotent: a page
     already predicted by these exact models is skipped."""

@@ -47,6 +47,9 @@ class Project(models.Model):
     # much: absolute CER for recognizers, absolute F1 for detectors.
     promotion_margin = models.FloatField(default=0.005)
     strategy = models.CharField(max_length=30, choices=Strategy.choices, default=Strategy.LEAST_CONFIDENCE)
+    # A new project's registry starts with the shipped base models (ml/base_models) as its
+    # promoted versions, so pages are pre-annotated before anyone trains. Read at creation only.
+    use_base_models = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -13,21 +13,30 @@ from webapp.projects.models import Membership, Project, Role
 
 EDITABLE_FIELDS = {
     "name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent", "test_percent",
-    "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin",
+    "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin", "use_base_models",
 }
 
 
 @transaction.atomic
 def project_create(*, creator: AbstractBaseUser, name: str, **fields: Any) -> Project:
-    """The creator becomes the project's first manager."""
+    """The creator becomes the project's first manager; the registry starts with the base models
+    unless the project opts out (`use_base_models=False`)."""
+    from webapp.training.base import base_versions_install
+
     project = Project(name=name, created_by=creator, **_only_editable(fields))
     project.full_clean()
-    project.save()
-    Membership.objects.create(project=project, user=creator, role=Role.MANAGER)
+    with transaction.atomic():
+        project.save()
+        Membership.objects.create(project=project, user=creator, role=Role.MANAGER)
+        if project.use_base_models:
+            base_versions_install(project=project, user=creator)
     return project
 
 
 def project_update(*, project: Project, **fields: Any) -> Project:
+    if "use_base_models" in fields and fields["use_base_models"] != project.use_base_models:
+        raise ValidationError({"use_base_models": "Chosen when the project is created: the base models are then its "
+                                                  "first versions. To drop them, roll back or train from scratch."})
     for name, value in _only_editable(fields).items():
         setattr(project, name, value)
     project.full_clean()

@@ -36,7 +36,7 @@ class ModelVersion(models.Model):
     watermark_revision = models.BigIntegerField(null=True, blank=True)
     trained_on_lines = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=10, choices=ModelStatus.choices, default=ModelStatus.READY)
-    source = models.CharField(max_length=10, default="trained", help_text="trained | uploaded")
+    source = models.CharField(max_length=10, default="trained", help_text="trained | uploaded | base")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -16,22 +16,22 @@ import math
 import shutil
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from ml.checkpoints import file_sha256
 from ml.progress import Progress, TrainingCancelled
+from webapp import task_names
 from webapp.files import cache_dir, download_file, local_copy, upload_file
+from webapp.locks import LockNamespace, advisory_lock_held, advisory_lock_try
 from webapp.projects.models import Project
 from webapp.queueing import GPU_QUEUE, enqueue_on_commit
 from webapp.training import configs, data, evaluation
@@ -39,8 +39,6 @@ from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelStatus, 
 
 logger = logging.getLogger(__name__)
 
-TRAIN_TASK = "inkloop.training.run"
-ADVISORY_LOCK_NAMESPACE = 4242  # first key of pg_try_advisory_lock(int, int); the run id is the second
 
 
 class TrainingRefused(Exception):
@@ -109,7 +107,7 @@ def promoted_version(*, project: Project, kind: str) -> ModelVersion | None:
 
 
 def _enqueue(run: TrainingRun) -> None:
-    enqueue_on_commit(TRAIN_TASK, run.pk, queue=GPU_QUEUE)
+    enqueue_on_commit(task_names.TRAINING_RUN, run.pk, queue=GPU_QUEUE)
 
 
 # Execution (in a worker) --------------------------------------------------------------------------
@@ -118,7 +116,8 @@ def _enqueue(run: TrainingRun) -> None:
 def training_run_execute(*, run_id: int) -> str:
     """Run (or resume) a training run to its end. Safe to call twice: the second call finds the lock taken
     or the run finished, and returns."""
-    with run_lock(run_id) as locked:
+    # A session-level lock: held while this process lives, released by the server if it dies.
+    with advisory_lock_try(LockNamespace.TRAINING_RUN, run_id) as locked:
         if not locked:
             return "busy: another process is running it"
         run = TrainingRun.objects.filter(pk=run_id).first()
@@ -145,27 +144,6 @@ def training_run_execute(*, run_id: int) -> str:
         except TrainingRefused as refused:
             logger.info("no follow-up run for project %s: %s", run.project_id, refused)
     return run.status
-
-
-@contextmanager
-def run_lock(run_id: int) -> Iterator[bool]:
-    """A session-level advisory lock: held while this process lives, released by the server if it dies."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, run_id])
-        locked = cursor.fetchone()[0]
-    try:
-        yield locked
-    finally:
-        if locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, run_id])
-
-
-def run_is_locked(run_id: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s "
-                       "AND granted", [ADVISORY_LOCK_NAMESPACE, run_id])
-        return cursor.fetchone()[0] > 0
 
 
 def _mark_running(run: TrainingRun) -> None:
@@ -366,7 +344,7 @@ def _promote(version: ModelVersion) -> None:
 
 def enqueue_on_commit_after_promotion(version: ModelVersion) -> None:
     """After a promotion: pre-annotate the project's pages with the new model (a later step of the loop)."""
-    enqueue_on_commit("inkloop.prediction.preannotate", version.project_id, queue=GPU_QUEUE)
+    enqueue_on_commit(task_names.PREDICTION_PREANNOTATE, version.project_id, queue=GPU_QUEUE)
 
 
 def model_version_rollback(*, version: ModelVersion) -> ModelVersion:
@@ -409,7 +387,7 @@ def training_watchdog() -> list[int]:
     stale = TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=timezone.now() - timeout)
     resumed = []
     for run in stale:
-        if run_is_locked(run.pk):
+        if advisory_lock_held(LockNamespace.TRAINING_RUN, run.pk):
             continue  # its process is alive, only slow to report
         with transaction.atomic():
             run = TrainingRun.objects.select_for_update().get(pk=run.pk)

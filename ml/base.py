@@ -4,7 +4,7 @@ Every new project starts from them, so its first pages are pre-annotated before 
 trains, and its first training run fine-tunes instead of starting from nothing.
 
     python -m ml.base train [--data DIR] [--out DIR] [--minutes 150] [--device cpu|cuda]
-                            [--only recognizer|detector] [--synthetic-lines N] [--threads N]
+                            [--only recognizer|detector] [--synthetic-lines N] [--threads N] [--init-dir DIR]
     python -m ml.base ship  [--out DIR] [--to ml/base_models]
 
 `train` builds both models on htr-base (`../shared/data/htr-base`: 10 corpora of modern
@@ -122,7 +122,7 @@ class _Budget:
 
 
 def train_base_recognizer(pages: list[BasePage], held: set[str], out: Path, *, minutes: float, device: str,
-                          synthetic_lines: int, seed: int) -> dict:
+                          synthetic_lines: int, seed: int, init: Path | None = None) -> dict:
     from ml.data.synthetic_lines import handwriting_line_samples
     from ml.training.recognizer import TrainConfig, train_recognizer
 
@@ -137,14 +137,14 @@ def train_base_recognizer(pages: list[BasePage], held: set[str], out: Path, *, m
     # rate anneals to that budget. Patience is moot on 25k lines (an epoch is ~1,500 steps).
     config = TrainConfig(epochs=1000, patience=1000, checkpoint_every=300)
     result = train_recognizer(train, val, out_dir=out / "recognizer", config=config, device=device, seed=seed,
-                              max_minutes=minutes)
+                              max_minutes=minutes, init=init)
     return {"val_cer": result.best_val_cer, "val_wer": result.best_val_wer, "epochs": result.epochs_completed,
             "steps": result.steps, "stopped": result.stopped, "train_lines_per_s": result.train_lines_per_second,
             "train_lines": len(train), "synthetic_lines": synthetic_lines, "val_lines": len(val)}
 
 
 def train_base_detector(pages: list[BasePage], held: set[str], out: Path, *, minutes: float, device: str,
-                        seed: int, budget: _Budget) -> dict:
+                        seed: int, budget: _Budget, init: Path | None = None) -> dict:
     from ml.data.lines import load_page
     from ml.detection.train import DetectorTrainingConfig, TrainConfig, train_detector
 
@@ -161,7 +161,7 @@ def train_base_detector(pages: list[BasePage], held: set[str], out: Path, *, min
     started = time.monotonic()
     try:
         result = train_detector(train, val, out_dir=out / "detector", config=config, epochs=1000, device=device,
-                                seed=seed, max_minutes=remaining)
+                                seed=seed, max_minutes=remaining, init=init)
     finally:
         budget.charge("detector", time.monotonic() - started)
     return {"val": result.best_metrics, "epochs": result.epochs_completed, "steps": result.steps,
@@ -181,20 +181,24 @@ def train_command(args: argparse.Namespace) -> int:
     pages = base_pages(args.data)
     held = validation_documents(pages, seed=args.seed)
     budget = _Budget(out)
+    # Continuing from shipped models (e.g. on a machine without this --out): a last.pt still wins.
+    init = {kind: args.init_dir / f"{kind}.pt" for kind in ("recognizer", "detector")} if args.init_dir else {}
     summary_path = out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     summary.update(minutes=args.minutes, device=args.device, data=str(args.data),
+                   init_dir=str(args.init_dir) if args.init_dir else None,
                    validation_documents=sorted(held), torch_threads=torch.get_num_threads())
     if args.only in (None, "recognizer"):
         started = time.monotonic()
         summary["recognizer"] = train_base_recognizer(pages, held, out, minutes=args.minutes * RECOGNIZER_SHARE,
                                                       device=args.device, synthetic_lines=args.synthetic_lines,
-                                                      seed=args.seed)
+                                                      seed=args.seed, init=init.get("recognizer"))
         budget.charge("recognizer_call", time.monotonic() - started)
         summary_path.write_text(json.dumps(summary, indent=1))
     if args.only in (None, "detector"):
         summary["detector"] = train_base_detector(pages, held, out, minutes=args.minutes * (1 - RECOGNIZER_SHARE),
-                                                  device=args.device, seed=args.seed, budget=budget)
+                                                  device=args.device, seed=args.seed, budget=budget,
+                                                  init=init.get("detector"))
         summary_path.write_text(json.dumps(summary, indent=1))
     summary["minutes_spent"] = budget.spent
     summary_path.write_text(json.dumps(summary, indent=1))
@@ -214,6 +218,9 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--synthetic-lines", type=int, default=4000, help="lines rendered in handwriting fonts")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--init-dir", type=Path, default=None,
+                       help="start from the recognizer.pt and detector.pt in this folder (e.g. ml/base_models) "
+                            "instead of from scratch; a last.pt in --out still resumes first")
     ship = commands.add_parser("ship", help="copy the best checkpoints and their model card into the package")
     ship.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ship.add_argument("--to", type=Path, default=SHIPPED)

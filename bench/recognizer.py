@@ -42,10 +42,10 @@ import torch  # noqa: E402
 
 from ml.data.lines import load_line_samples  # noqa: E402
 from ml.data.splits import hold_out_groups, partition  # noqa: E402
-from ml.evaluation import evaluate_arrays  # noqa: E402
-from ml.models.recognizer import RecognizerConfig, count_parameters  # noqa: E402
+from ml.recognition.evaluate import evaluate_arrays  # noqa: E402
+from ml.recognition.model import RecognizerConfig, count_parameters  # noqa: E402
 from ml.recognition import load_recognizer  # noqa: E402
-from ml.training.recognizer import TrainConfig, train_recognizer  # noqa: E402
+from ml.recognition.train import TrainConfig, train_recognizer  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cremma-testaments"
 
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_lines": len(train), "val_lines": len(val), "val_wills": len(val_groups),
         "minutes_budget": args.minutes, "stopped": result.stopped, "epochs": result.epochs_completed, "steps": result.steps,
         "val_cer": evaluation.cer, "val_wer": evaluation.wer,
-        "train_lines_per_s": result.train_lines_per_second,
+        "train_lines_per_s": result.samples_per_second,
         "recognize_lines_per_s_batch1": recognition_speed(recognizer, images, 1),
         "recognize_lines_per_s_batch16": recognition_speed(recognizer, images, 16),
         "parameters": count_parameters(recognizer.model),

@@ -66,7 +66,7 @@ LICENCE_NOTES = (
 
 
 def evaluate_recognizer(recognizer, samples) -> dict[str, Any]:
-    from ml.evaluation import evaluate_arrays
+    from ml.recognition.evaluate import evaluate_arrays
 
     if not samples:
         return {"lines": 0, "cer": None, "wer": None}

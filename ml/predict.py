@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from ml.data.lines import crop_line
-from ml.recognition import Recognition, Recognizer, load_recognizer
+from ml.recognition.predict import Recognition, Recognizer, load_recognizer
 
 Box = tuple[int, int, int, int]
 Point = tuple[int, int]

@@ -22,12 +22,12 @@ from ml.active_learning.simulation import exact_steps
 from ml.active_learning.strategies import (
     MEASURE_BY_NAME, CandidateScores, get_strategy, k_center_greedy, least_confidence, random_batch, strategy_names, uncertain_k_center,
 )
-from ml.confidence import MEASURES
+from ml.recognition.confidence import MEASURES
 from ml.data.alphabet import Alphabet
 from ml.data.lines import LineSample
-from ml.models.recognizer import LineRecognizer
+from ml.recognition.model import LineRecognizer
 from ml.recognition import Recognizer
-from ml.training.tiny import TINY_MODEL, TINY_TEXTS, tiny_line_samples
+from ml.recognition.tiny import TINY_MODEL, TINY_TEXTS, tiny_line_samples
 
 REPO = Path(__file__).resolve().parents[2]
 IDS = [f"line-{i}" for i in range(10)]

@@ -9,7 +9,7 @@ import pytest
 from ml.data.layout import write_alto
 from ml.data.synthetic import render_page, sample_text_lines
 from ml.metrics import cer
-from ml.training.tiny import TINY_TEXTS
+from ml.recognition.tiny import TINY_TEXTS
 
 REPO = Path(__file__).resolve().parents[2]
 

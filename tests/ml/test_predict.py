@@ -4,7 +4,7 @@ from PIL import Image
 
 from ml.metrics import cer
 from ml.predict import PredictedLine, Predictor
-from ml.training.tiny import TINY_TEXTS
+from ml.recognition.tiny import TINY_TEXTS
 
 
 @dataclass

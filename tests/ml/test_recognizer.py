@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from ml.data.alphabet import Alphabet, normalize_text
-from ml.models.recognizer import LineRecognizer, RecognizerConfig
-from ml.training.batches import encode_lines, frames_needed, make_batch
-from ml.training.tiny import tiny_line_samples
+from ml.recognition.model import LineRecognizer, RecognizerConfig
+from ml.recognition.data import encode_lines, frames_needed, make_batch
+from ml.recognition.tiny import tiny_line_samples
 
 SMALL = RecognizerConfig(num_classes=12, height=32, channels=(4, 8, 8, 8), projection=16, lstm_hidden=16, lstm_layers=2, dropout=0.0)
 

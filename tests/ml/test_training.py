@@ -14,8 +14,8 @@ from ml.data.lines import load_page, samples_from_page
 from ml.data.splits import hold_out_groups, partition, split_of
 from ml.progress import TrainingCancelled
 from ml.recognition import load_recognizer
-from ml.training.recognizer import TrainConfig, train_recognizer
-from ml.training.tiny import TINY_MODEL, tiny_line_samples
+from ml.recognition.train import TrainConfig, train_recognizer
+from ml.recognition.tiny import TINY_MODEL, tiny_line_samples
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = TrainConfig(model=TINY_MODEL, batch_size=2, lr=1e-2, warmup_steps=2, augment=None, checkpoint_every=1, callback_every=1)
@@ -63,8 +63,8 @@ def test_time_budget_stops_training(tmp_path):
 
 KILLED_TRAINER = """
 import sys, time
-from ml.training.recognizer import TrainConfig, train_recognizer
-from ml.training.tiny import TINY_MODEL, tiny_line_samples
+from ml.recognition.train import TrainConfig, train_recognizer
+from ml.recognition.tiny import TINY_MODEL, tiny_line_samples
 config = TrainConfig(model=TINY_MODEL, batch_size=2, lr=1e-2, warmup_steps=2, augment=None, checkpoint_every=1, callback_every=1)
 train_recognizer(tiny_line_samples(), [], out_dir=sys.argv[1], config=config, epochs=20, callback=lambda p: time.sleep(0.2), show_progress=False)
 """

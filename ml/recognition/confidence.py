@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml.decoding import Decoded
+from ml.recognition.decode import Decoded
 
 MEASURES = ("mean_logprob", "min_char_prob", "mean_entropy", "temperature_scaled")
 

@@ -19,7 +19,7 @@ from ml.data.alphabet import Alphabet
 from ml.data.augment import AugmentConfig, augment_line
 from ml.data.lines import LineSample
 from ml.data.preprocess import normalize_line, to_tensor_batch
-from ml.models.recognizer import WIDTH_REDUCTION
+from ml.recognition.model import WIDTH_REDUCTION
 
 
 @dataclass

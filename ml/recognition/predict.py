@@ -21,11 +21,11 @@ import torch
 from PIL import Image
 
 from ml.checkpoints import load_checkpoint
-from ml.confidence import char_confidences, line_measures, log_softmax
 from ml.data.alphabet import Alphabet
 from ml.data.preprocess import normalize_line, to_tensor_batch
-from ml.decoding import Decoded, beam_search, greedy_decode
-from ml.models.recognizer import LineRecognizer, RecognizerConfig
+from ml.recognition.confidence import char_confidences, line_measures, log_softmax
+from ml.recognition.decode import Decoded, beam_search, greedy_decode
+from ml.recognition.model import LineRecognizer, RecognizerConfig
 
 CHECKPOINT_KIND = "recognizer"
 CHECKPOINT_FORMAT = 1

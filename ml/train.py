@@ -46,7 +46,8 @@ def recognizer_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-augment", action="store_true")
-    parser.add_argument("--no-polygons", action="store_true", help="crop line boxes without masking outside the polygon")
+    parser.add_argument("--no-polygons", action="store_true",
+                        help="crop line boxes without masking outside the polygon")
     parser.add_argument("--synthetic-lines", type=int, default=0,
                         help="add this many rendered lines to the training set")
     return parser
@@ -94,8 +95,9 @@ def detector_parser() -> argparse.ArgumentParser:
     from ml.detection.model import DetectorConfig
     from ml.detection.train import TrainConfig
 
-    parser = argparse.ArgumentParser(prog="python -m ml.train detector",
-                                     description="Train the line detector on folders of page images with ALTO/PAGE XML.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ml.train detector",
+        description="Train the line detector on folders of page images with ALTO/PAGE XML.")
     parser.add_argument("--data", nargs="+", action="extend", required=True, metavar="DIR",
                         help="folders of images and layout files; train/val by a hash of each will's name")
     parser.add_argument("--out", required=True, metavar="DIR", help="where best.pt and last.pt go")

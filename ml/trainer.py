@@ -107,7 +107,7 @@ class TrainResult:
     wall_seconds: float                  # this call only
     samples_per_second: float            # training samples (lines, pages) per second of optimizer steps
     history: list[dict[str, Any]]
-    alphabet: list[str] = field(default_factory=list)     # the recognizer's characters (classes 1..); none for a detector
+    alphabet: list[str] = field(default_factory=list)     # the recognizer's characters (classes 1..); [] for a detector
 
     @property
     def cancelled(self) -> bool:
@@ -180,8 +180,10 @@ class Trainer:
                 self._save_best(None)
         state = self.state
         speed = state.samples_seen / state.train_seconds if state.train_seconds else 0.0
-        return TrainResult(self.best_path, self.last_path, dict(state.best_metrics), state.epoch, state.step,
-                           stopped, time.monotonic() - started_call, speed, list(state.history), list(alphabet))
+        return TrainResult(best_path=self.best_path, last_path=self.last_path, best_metrics=dict(state.best_metrics),
+                           epochs_completed=state.epoch, steps=state.step, stopped=stopped,
+                           wall_seconds=time.monotonic() - started_call, samples_per_second=speed,
+                           history=list(state.history), alphabet=list(alphabet))
 
     def _restore(self, training: dict[str, Any]) -> None:
         self.task.optimizer.load_state_dict(training["optimizer"])

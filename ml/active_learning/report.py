@@ -125,10 +125,11 @@ def summarize(points: Sequence[CurvePoint], control: str = CONTROL) -> list[Summ
         lines = labels_to_reach(curve.lines, curve.cer, target)
         chars = labels_to_reach(curve.chars, curve.cer, target)
         rows.append(SummaryRow(
-            name, curve.seeds, float(curve.cer[-1]), float(curve.cer_std[-1]), lines, chars,
-            None if lines is None else lines / float(reference.lines[-1]),
-            None if chars is None else chars / float(reference.chars[-1]),
-            area_under_curve(curve.lines, curve.cer),
+            strategy=name, seeds=curve.seeds, final_cer=float(curve.cer[-1]), final_cer_std=float(curve.cer_std[-1]),
+            lines_to_target=lines, chars_to_target=chars,
+            lines_ratio=None if lines is None else lines / float(reference.lines[-1]),
+            chars_ratio=None if chars is None else chars / float(reference.chars[-1]),
+            area_under_curve=area_under_curve(curve.lines, curve.cer),
         ))
     return rows
 

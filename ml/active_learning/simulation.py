@@ -123,8 +123,9 @@ def simulate(strategy: str, data: LabelPool, config: SimulationConfig, start: Se
     by_id = {line.id: line for line in data.pool}
     labelled = list(start.labelled)
     chars = sum(len(by_id[i].text) for i in labelled)
-    records = [RoundRecord(strategy, start.seed, 0, len(labelled), chars, start.test_cer, list(labelled),
-                           start.seconds)]
+    records = [RoundRecord(strategy=strategy, seed=start.seed, round=0, labelled_lines=len(labelled),
+                           labelled_chars=chars, test_cer=start.test_cer, picked=list(labelled),
+                           seconds=start.seconds)]
     choose = get_strategy(strategy)
     # crc32, not hash(): the picks must not change with Python's per-process hash salt.
     rng = np.random.default_rng([start.seed, zlib.crc32(strategy.encode())])
@@ -149,8 +150,9 @@ def simulate(strategy: str, data: LabelPool, config: SimulationConfig, start: Se
             shutil.rmtree(previous_dir, ignore_errors=True)     # only the latest round's checkpoint is kept
         previous_dir = round_dir
         cer = measure_test_cer(checkpoint, data.test, config.device)
-        records.append(RoundRecord(strategy, start.seed, round_number, len(labelled), chars, cer, picked,
-                                   time.monotonic() - started))
+        records.append(RoundRecord(strategy=strategy, seed=start.seed, round=round_number,
+                                   labelled_lines=len(labelled), labelled_chars=chars, test_cer=cer, picked=picked,
+                                   seconds=time.monotonic() - started))
     return records
 
 

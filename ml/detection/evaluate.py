@@ -49,15 +49,22 @@ def empty_detection_scores(pages: Sequence[PageSample]) -> dict:
     return {**sum_prf(detection_prf([], page.boxes) for page in page_boxes(pages)), "pages": len(pages)}
 
 
-def end_to_end(predictor, folders: Sequence[Path]) -> dict:
-    """Detection P/R/F1 and the page CER of detected, recognised lines matched to the truth by box IoU."""
+def end_to_end_pages(predictor, pairs: Sequence[tuple[Path, Path]]) -> tuple[dict, float]:
+    """Detection P/R/F1 and the page CER of detected, recognised lines matched to the truth by box IoU,
+    over (layout file, image) pairs; `predictor` is an `ml.predict.Predictor`."""
     detection_pages = []
     counts = ErrorCounts()
-    for folder in folders:
-        for xml_path, image_path in pair_layouts_with_images(folder):
-            image, page = load_page(xml_path, image_path)
-            truth = line_boxes(page)
-            predicted = predictor.predict(image)
-            detection_pages.append(detection_prf([p.bbox for p in predicted], [t.bbox for t in truth]))
-            counts += page_char_errors([(p.bbox, p.text) for p in predicted], [(t.bbox, t.text) for t in truth])
-    return {"detection": sum_prf(detection_pages), "end_to_end_cer": counts.rate}
+    for xml_path, image_path in pairs:
+        image, page = load_page(xml_path, image_path)
+        truth = line_boxes(page)
+        predicted = predictor.predict(image)
+        detection_pages.append(detection_prf([p.bbox for p in predicted], [t.bbox for t in truth]))
+        counts += page_char_errors([(p.bbox, p.text) for p in predicted], [(t.bbox, t.text) for t in truth])
+    return sum_prf(detection_pages), counts.rate
+
+
+def end_to_end(predictor, folders: Sequence[Path]) -> dict:
+    """`end_to_end_pages` over every page of ALTO/PAGE folders, as `python -m ml.evaluate` prints it."""
+    pairs = [pair for folder in folders for pair in pair_layouts_with_images(folder)]
+    detection, page_cer = end_to_end_pages(predictor, pairs)
+    return {"detection": detection, "end_to_end_cer": page_cer}

@@ -134,7 +134,8 @@ class CalibrationReport:
         }
 
 
-def calibrate(logits: list[np.ndarray], decoded: list[Decoded], correct: list[bool], line_cers: list[float] | None = None) -> CalibrationReport:
+def calibrate(logits: list[np.ndarray], decoded: list[Decoded], correct: list[bool],
+              line_cers: list[float] | None = None) -> CalibrationReport:
     """Fit the temperature, score every measure, choose the one with the best AUROC.
 
     An early model may read no line (or every line) without error; AUROC is then

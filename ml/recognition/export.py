@@ -45,7 +45,8 @@ def load_exported_recognizer(path: str | os.PathLike, *, device: str = "cpu") ->
         module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     settings = json.loads(extra[EXPORT_CONFIG_FILE])
     return Recognizer(module, Alphabet(settings["alphabet"]), meta=settings["meta"], device=device,
-                      height=settings["config"]["height"], horizontal_scale=settings["config"].get("horizontal_scale", 1.0))
+                      height=settings["config"]["height"],
+                      horizontal_scale=settings["config"].get("horizontal_scale", 1.0))
 
 
 def _json_safe(value):

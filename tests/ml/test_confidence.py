@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from ml.recognition.confidence import MEASURES, auroc, calibrate, expected_calibration_error, fit_temperature, line_measures
+from ml.recognition.confidence import (
+    MEASURES, auroc, calibrate, expected_calibration_error, fit_temperature, line_measures,
+)
 from ml.recognition.decode import greedy_decode
 from ml.metrics import cer
 

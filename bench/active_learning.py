@@ -42,8 +42,8 @@ from ml.active_learning.report import CurvePoint, format_summary, plot_curves, s
 from ml.active_learning.simulation import RoundRecord, SimulationConfig, run_benchmark  # noqa: E402
 from ml.active_learning.strategies import strategy_names  # noqa: E402
 from ml.data.augment import AugmentConfig  # noqa: E402
-from ml.models.recognizer import RecognizerConfig  # noqa: E402
-from ml.training.recognizer import TrainConfig  # noqa: E402
+from ml.recognition.model import RecognizerConfig  # noqa: E402
+from ml.recognition.train import TrainConfig  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cremma-testaments"

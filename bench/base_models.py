@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'corpus':32s} {'lines':>6s} {'CER':>7s} {'pages':>6s} {'F1@0.5':>7s} {'page CER':>9s}")
     rows = [*report["per_corpus"].items(), ("all held-out", {**report["validation"]["recognizer"],
                                                               "pages": report["validation"].get("pages", {})}),
-            ("CREMMA wills (zero-shot)", {**report["cremma"]["recognizer"], "pages": report["cremma"].get("pages", {})})]
+            ("CREMMA wills (zero-shot)", {**report["cremma"]["recognizer"],
+                                          "pages": report["cremma"].get("pages", {})})]
     for name, row in rows:
         pages = row.get("pages", {})
         print(f"{name:32s} {row['lines']:6d} {100 * row['cer']:6.1f}% {pages.get('pages', 0):6d} "

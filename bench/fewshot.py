@@ -33,9 +33,9 @@ import torch  # noqa: E402
 
 from ml.data.lines import load_line_samples  # noqa: E402
 from ml.data.splits import split_of  # noqa: E402
-from ml.evaluation import evaluate_arrays  # noqa: E402
+from ml.recognition.evaluate import evaluate_arrays  # noqa: E402
 from ml.recognition import load_recognizer  # noqa: E402
-from ml.training.recognizer import TrainConfig, train_recognizer  # noqa: E402
+from ml.recognition.train import TrainConfig, train_recognizer  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cremma-testaments"
 

@@ -42,10 +42,10 @@ import torch  # noqa: E402
 
 from ml.data.lines import load_line_samples  # noqa: E402
 from ml.data.splits import hold_out_groups, partition  # noqa: E402
-from ml.evaluation import evaluate_arrays  # noqa: E402
-from ml.models.recognizer import RecognizerConfig, count_parameters  # noqa: E402
+from ml.recognition.evaluate import evaluate_arrays  # noqa: E402
+from ml.recognition.model import RecognizerConfig, count_parameters  # noqa: E402
 from ml.recognition import load_recognizer  # noqa: E402
-from ml.training.recognizer import TrainConfig, train_recognizer  # noqa: E402
+from ml.recognition.train import TrainConfig, train_recognizer  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cremma-testaments"
 
@@ -128,13 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     samples = load_line_samples([args.data])
     train_groups, val_groups = hold_out_groups([s.group for s in samples], args.val_fraction, seed=args.seed)
     train, val = partition(samples, lambda s: s.group, val_groups)
-    print(f"{len(train)} training lines from {len(train_groups)} wills, {len(val)} val lines from {len(val_groups)} wills", flush=True)
+    print(f"{len(train)} training lines from {len(train_groups)} wills, "
+          f"{len(val)} val lines from {len(val_groups)} wills", flush=True)
 
     marks = [float(m) for m in args.curve.split(",") if m.strip()]
     init = init_checkpoint(args.init)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-recognizer-"))
-    config = TrainConfig(model=RecognizerConfig(num_classes=0, height=args.height), batch_size=args.batch_size, lr=args.lr,
-                         warmup_steps=args.warmup_steps, patience=10**6, checkpoint_every=20)
+    config = TrainConfig(model=RecognizerConfig(num_classes=0, height=args.height), batch_size=args.batch_size,
+                         lr=args.lr, warmup_steps=args.warmup_steps, patience=10**6, checkpoint_every=20)
     snapshots = Snapshots(out, marks)
     result = train_recognizer(train, val, out_dir=out, config=config, init=init, epochs=args.epochs, device=args.device,
                               seed=args.seed, max_minutes=args.minutes, callback=snapshots)
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         scratch_out = out / "scratch"
         scratch = Snapshots(scratch_out, marks)
         scratch_result = train_recognizer(train, val, out_dir=scratch_out, config=config, epochs=args.epochs,
-                                          device=args.device, seed=args.seed, max_minutes=args.minutes, callback=scratch)
+                                          device=args.device, seed=args.seed, max_minutes=args.minutes,
+                                          callback=scratch)
         scratch.finish(scratch_result.best_path)
         curves["scratch"] = curve_cer(scratch, None, val)
 
@@ -153,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     images = [s.image for s in val]
     calibration = evaluation.calibration
     report = {
-        "device": args.device if args.device != "cpu" else f"cpu ({platform.processor() or platform.machine()}, {args.threads} threads)",
+        "device": (args.device if args.device != "cpu"
+                   else f"cpu ({platform.processor() or platform.machine()}, {args.threads} threads)"),
         "train_lines": len(train), "val_lines": len(val), "val_wills": len(val_groups),
-        "minutes_budget": args.minutes, "stopped": result.stopped, "epochs": result.epochs_completed, "steps": result.steps,
+        "minutes_budget": args.minutes, "stopped": result.stopped, "epochs": result.epochs_completed,
+        "steps": result.steps,
         "val_cer": evaluation.cer, "val_wer": evaluation.wer,
-        "train_lines_per_s": result.train_lines_per_second,
+        "train_lines_per_s": result.samples_per_second,
         "recognize_lines_per_s_batch1": recognition_speed(recognizer, images, 1),
         "recognize_lines_per_s_batch16": recognition_speed(recognizer, images, 16),
         "parameters": count_parameters(recognizer.model),
@@ -171,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         "init": args.init, "curves": curves,
     }
     for name, curve in curves.items():
-        print(f"val CER by minute, {name:8s} " + "  ".join(f"{minute:>3s}: {100 * value:5.1f}%" for minute, value in curve.items()))
+        figures = "  ".join(f"{minute:>3s}: {100 * value:5.1f}%" for minute, value in curve.items())
+        print(f"val CER by minute, {name:8s} " + figures)
     for key, value in report.items():
         if key not in ("calibration", "curves"):
             print(f"{key:32s} {value:.4f}" if isinstance(value, float) else f"{key:32s} {value}")

@@ -116,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.recognizer is None:
-        from ml.training.tiny import build_tiny_checkpoints
+        from ml.tiny import build_tiny_checkpoints
 
         print("no --recognizer given: training a tiny one (figures say little about real models)")
         args.recognizer = build_tiny_checkpoints(tempfile.mkdtemp())["recognizer"]

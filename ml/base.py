@@ -110,7 +110,8 @@ def line_samples(pages: list[BasePage]):
 
 
 class _Budget:
-    """Minutes spent per phase, kept in `out/budget.json` so a resumed run keeps its total."""
+    """Minutes spent per phase and call, kept in `out/budget.json` for the summary (each model's own
+    budget counts across resumes in its `last.pt`)."""
 
     def __init__(self, out: Path) -> None:
         self.path = out / "budget.json"
@@ -124,7 +125,7 @@ class _Budget:
 def train_base_recognizer(pages: list[BasePage], held: set[str], out: Path, *, minutes: float, device: str,
                           synthetic_lines: int, seed: int, init: Path | None = None) -> dict:
     from ml.data.synthetic_lines import handwriting_line_samples
-    from ml.training.recognizer import TrainConfig, train_recognizer
+    from ml.recognition.train import TrainConfig, train_recognizer
 
     train = line_samples([page for page in pages if page.document not in held])
     val = line_samples([page for page in pages if page.document in held])
@@ -138,13 +139,14 @@ def train_base_recognizer(pages: list[BasePage], held: set[str], out: Path, *, m
     config = TrainConfig(epochs=1000, patience=1000, checkpoint_every=300)
     result = train_recognizer(train, val, out_dir=out / "recognizer", config=config, device=device, seed=seed,
                               max_minutes=minutes, init=init)
-    return {"val_cer": result.best_val_cer, "val_wer": result.best_val_wer, "epochs": result.epochs_completed,
-            "steps": result.steps, "stopped": result.stopped, "train_lines_per_s": result.train_lines_per_second,
+    return {"val_cer": result.best_metrics.get("cer"), "val_wer": result.best_metrics.get("wer"),
+            "epochs": result.epochs_completed, "steps": result.steps, "stopped": result.stopped,
+            "train_lines_per_s": result.samples_per_second,
             "train_lines": len(train), "synthetic_lines": synthetic_lines, "val_lines": len(val)}
 
 
 def train_base_detector(pages: list[BasePage], held: set[str], out: Path, *, minutes: float, device: str,
-                        seed: int, budget: _Budget, init: Path | None = None) -> dict:
+                        seed: int, init: Path | None = None) -> dict:
     from ml.data.lines import load_page
     from ml.detection.train import DetectorTrainingConfig, TrainConfig, train_detector
 
@@ -157,13 +159,8 @@ def train_base_detector(pages: list[BasePage], held: set[str], out: Path, *, min
     # Four crops of every page per epoch: with ~650 pages an epoch is then long enough that
     # validating at its end costs little, and short enough to checkpoint often.
     config = DetectorTrainingConfig(train=TrainConfig(crops_per_page=4))
-    remaining = max(0.0, minutes - budget.spent.get("detector", 0.0))
-    started = time.monotonic()
-    try:
-        result = train_detector(train, val, out_dir=out / "detector", config=config, epochs=1000, device=device,
-                                seed=seed, max_minutes=remaining, init=init)
-    finally:
-        budget.charge("detector", time.monotonic() - started)
+    result = train_detector(train, val, out_dir=out / "detector", config=config, epochs=1000, device=device,
+                            seed=seed, max_minutes=minutes, init=init)
     return {"val": result.best_metrics, "epochs": result.epochs_completed, "steps": result.steps,
             "stopped": result.stopped, "train_pages": len(train), "val_pages": len(val)}
 
@@ -196,9 +193,10 @@ def train_command(args: argparse.Namespace) -> int:
         budget.charge("recognizer_call", time.monotonic() - started)
         summary_path.write_text(json.dumps(summary, indent=1))
     if args.only in (None, "detector"):
+        started = time.monotonic()
         summary["detector"] = train_base_detector(pages, held, out, minutes=args.minutes * (1 - RECOGNIZER_SHARE),
-                                                  device=args.device, seed=args.seed, budget=budget,
-                                                  init=init.get("detector"))
+                                                  device=args.device, seed=args.seed, init=init.get("detector"))
+        budget.charge("detector", time.monotonic() - started)
         summary_path.write_text(json.dumps(summary, indent=1))
     summary["minutes_spent"] = budget.spent
     summary_path.write_text(json.dumps(summary, indent=1))

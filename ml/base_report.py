@@ -35,7 +35,8 @@ CREDITS = {
     "copiste-d-un-jour": ("banq-dcn/Copiste-d-un-jour", "Copiste d'un jour",
                           "Bibliothèque et Archives nationales du Québec (BAnQ) and its 267 volunteers", "CC BY 4.0"),
     "timeus": ("HTR-United/timeuscorpus", "TIMEUS Corpus",
-               "Alix Chagué, Kévin Champougny, Nina Meissel, Jean-Damien Genero, Eden Skilbeck-Gaborit, Laurie Vanneau, "
+               "Alix Chagué, Kévin Champougny, Nina Meissel, Jean-Damien Genero, Eden Skilbeck-Gaborit, "
+               "Laurie Vanneau, "
                "Laura Bey, Victoria Le Fourner, Anaïs Albert, Charles Riondet, Manuela Martini (ANR project TIME US; "
                "Inria ALMAnaCH, Université de Paris, CNRS LARHRA)", "CC BY 4.0"),
     "cremma-mss-19": ("HTR-United/CREMMA-MSS-19", "CREMMA Manuscrits du 19e", "Thibault Clérice, Alix Chagué (CREMMA)",
@@ -66,31 +67,21 @@ LICENCE_NOTES = (
 
 
 def evaluate_recognizer(recognizer, samples) -> dict[str, Any]:
-    from ml.evaluation import evaluate_arrays
+    from ml.recognition.evaluate import evaluate_samples
 
     if not samples:
         return {"lines": 0, "cer": None, "wer": None}
-    evaluation = evaluate_arrays(recognizer, [recognizer.prepare(s.image) for s in samples], [s.text for s in samples],
-                                 with_calibration=False)
+    evaluation = evaluate_samples(recognizer, samples, with_calibration=False)
     return {"lines": len(samples), "cer": evaluation.cer, "wer": evaluation.wer}
 
 
 def evaluate_pages(predictor, pages: list[tuple[Path, Path]]) -> dict[str, Any]:
     """Detector P/R/F1 at IoU 0.5 and end-to-end page CER over (xml, image) pairs."""
-    from ml.data.lines import line_boxes, load_page
-    from ml.detection.metrics import detection_prf, sum_prf
-    from ml.metrics import ErrorCounts, page_char_errors
+    from ml.detection.evaluate import end_to_end_pages
 
-    detection, counts = [], ErrorCounts()
-    for xml_path, image_path in pages:
-        image, layout = load_page(xml_path, image_path)
-        truth = line_boxes(layout)
-        predicted = predictor.predict(image)
-        detection.append(detection_prf([p.bbox for p in predicted], [t.bbox for t in truth]))
-        counts += page_char_errors([(p.bbox, p.text) for p in predicted], [(t.bbox, t.text) for t in truth])
-    result = sum_prf(detection)
+    result, page_cer = end_to_end_pages(predictor, pages)
     return {"pages": len(pages), "f1": result["f1"], "precision": result["precision"], "recall": result["recall"],
-            "end_to_end_cer": counts.rate}
+            "end_to_end_cer": page_cer}
 
 
 def evaluate_base(folder: Path, *, data: Path = DEFAULT_DATA, cremma: Path = CREMMA, seed: int = 0,
@@ -121,7 +112,8 @@ def evaluate_base(folder: Path, *, data: Path = DEFAULT_DATA, cremma: Path = CRE
     if with_pages and (folder / "detector.pt").is_file():
         predictor = Predictor.from_checkpoints(folder / "detector.pt", folder / "recognizer.pt", device=device)
         for corpus, chosen in sorted(by_corpus.items()):
-            report["per_corpus"][corpus]["pages"] = evaluate_pages(predictor, [(p.xml_path, p.image_path) for p in chosen])
+            pairs = [(p.xml_path, p.image_path) for p in chosen]
+            report["per_corpus"][corpus]["pages"] = evaluate_pages(predictor, pairs)
         report["validation"]["pages"] = evaluate_pages(predictor, [(p.xml_path, p.image_path) for p in val_pages])
         report["cremma"]["pages"] = evaluate_pages(predictor, pair_layouts_with_images(cremma))
     return report
@@ -160,7 +152,8 @@ def ship(out: Path, to: Path) -> int:
     started = time.monotonic()
     figures = evaluate_base(staged, data=Path(summary.get("data", DEFAULT_DATA)))
     card = {
-        "built": {"command": f"python -m ml.base train --minutes {summary.get('minutes')} --device {summary.get('device')}",
+        "built": {"command": f"python -m ml.base train --minutes {summary.get('minutes')} "
+                             f"--device {summary.get('device')}",
                   "minutes_spent": summary.get("minutes_spent"), "device": summary.get("device"),
                   "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                   "torch": torch.__version__, "torch_threads": summary.get("torch_threads")},
@@ -173,7 +166,8 @@ def ship(out: Path, to: Path) -> int:
     }
     for kind in KINDS:
         payload = torch.load(staged / f"{kind}.pt", map_location="cpu", weights_only=True)
-        card[kind] = {"config": payload["config"], "sha256": hashlib.sha256((staged / f"{kind}.pt").read_bytes()).hexdigest(),
+        card[kind] = {"config": payload["config"],
+                      "sha256": hashlib.sha256((staged / f"{kind}.pt").read_bytes()).hexdigest(),
                       "bytes": (staged / f"{kind}.pt").stat().st_size}
         if kind == "recognizer":
             card[kind]["alphabet"] = "".join(payload["alphabet"])
@@ -221,7 +215,8 @@ def model_card_markdown(card: dict[str, Any]) -> str:
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for corpus, row in figures["per_corpus"].items():
         pages = row.get("pages", {})
-        lines.append(f"| {corpus} | {row['documents']} | {row['lines']} | {_pct(row['cer'])} | {pages.get('pages', '—')} | "
+        lines.append(f"| {corpus} | {row['documents']} | {row['lines']} | {_pct(row['cer'])} | "
+                     f"{pages.get('pages', '—')} | "
                      f"{pages.get('f1', 0):.3f} | {_pct(pages.get('end_to_end_cer'))} |")
     val, cremma = figures["validation"], figures["cremma"]
     lines.append(f"| **all held-out** | {len(card['data']['validation_documents'])} | {val['recognizer']['lines']} | "
@@ -229,22 +224,28 @@ def model_card_markdown(card: dict[str, Any]) -> str:
                  f"{val.get('pages', {}).get('f1', 0):.3f} | {_pct(val.get('pages', {}).get('end_to_end_cer'))} |")
     lines.append(f"| **CREMMA wills, zero-shot** | all 173 pages | {cremma['recognizer']['lines']} | "
                  f"{_pct(cremma['recognizer']['cer'])} | {cremma.get('pages', {}).get('pages', '—')} | "
-                 f"{cremma.get('pages', {}).get('f1', 0):.3f} | {_pct(cremma.get('pages', {}).get('end_to_end_cer'))} |")
+                 f"{cremma.get('pages', {}).get('f1', 0):.3f} | "
+                 f"{_pct(cremma.get('pages', {}).get('end_to_end_cer'))} |")
     lines += ["", "Corpora with fewer than four documents (timeus, cremma-mss-20, lectaurep-bronod, "
               "lectaurep-mariages-et-divorces) keep all of them for training and have no held-out row. The CREMMA "
-              "wills (`cremma-testaments`) never go into a base model: they are the new project of every benchmark.", ""]
+              "wills (`cremma-testaments`) never go into a base model: they are the new project of every "
+              "benchmark.", ""]
     built, training = card["built"], card["training"]
     recognizer = training.get("recognizer") or {}
     detector = training.get("detector") or {}
     lines += ["## How they were built", "",
               f"- Command: `{built['command']}` (then `python -m ml.base ship`); `make base-models` runs both.",
-              f"- Time spent (minutes, per phase): {json.dumps(built.get('minutes_spent'))}; device {built.get('device')}, "
+              f"- Time spent (minutes, per phase): {json.dumps(built.get('minutes_spent'))}; "
+              f"device {built.get('device')}, "
               f"{built.get('machine')}, torch {built.get('torch')}, {built.get('torch_threads')} threads.",
-              f"- Recognizer: {recognizer.get('train_lines')} training lines ({recognizer.get('synthetic_lines')} of them "
+              f"- Recognizer: {recognizer.get('train_lines')} training lines "
+              f"({recognizer.get('synthetic_lines')} of them "
               f"rendered in Debian's handwriting fonts), {recognizer.get('val_lines')} validation lines; "
-              f"{recognizer.get('steps')} steps, {recognizer.get('epochs')} full epochs, stopped: {recognizer.get('stopped')}, "
+              f"{recognizer.get('steps')} steps, {recognizer.get('epochs')} full epochs, "
+              f"stopped: {recognizer.get('stopped')}, "
               f"{(recognizer.get('train_lines_per_s') or 0):.1f} lines/s.",
-              f"- Detector: {detector.get('train_pages')} training pages, {detector.get('val_pages')} validation pages; "
+              f"- Detector: {detector.get('train_pages')} training pages, "
+              f"{detector.get('val_pages')} validation pages; "
               f"{detector.get('steps')} steps, {detector.get('epochs')} epochs, stopped: {detector.get('stopped')}.",
               f"- Recognizer configuration: `{json.dumps(card['recognizer']['config'])}`.",
               f"- Detector configuration: `{json.dumps(card['detector']['config'].get('model'))}`.",

@@ -38,12 +38,6 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> None:
     _fsync_directory(path.parent)
 
 
-def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return buffer.getvalue()
-
-
 def load_checkpoint(source: str | os.PathLike | bytes, *, expected_kind: str | None = None) -> dict[str, Any]:
     """Load with `weights_only=True`; `expected_kind` guards against a detector given as a recognizer."""
     handle = io.BytesIO(source) if isinstance(source, bytes) else source

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from ml.data.lines import crop_line
-from ml.recognition import Recognition, Recognizer, load_recognizer
+from ml.recognition.predict import Recognition, Recognizer, load_recognizer
 
 Box = tuple[int, int, int, int]
 Point = tuple[int, int]
@@ -49,14 +49,16 @@ class PredictedLine:
 
 
 class Predictor:
-    def __init__(self, detector: LineDetector | None, recognizer: Recognizer, *, batch_size: int = 16, beam_width: int = 0) -> None:
+    def __init__(self, detector: LineDetector | None, recognizer: Recognizer, *, batch_size: int = 16,
+                 beam_width: int = 0) -> None:
         self.detector = detector
         self.recognizer = recognizer
         self.batch_size = batch_size
         self.beam_width = beam_width
 
     @classmethod
-    def from_checkpoints(cls, detector: str | os.PathLike | bytes | None, recognizer: str | os.PathLike | bytes, *, device: str = "cpu", **options: Any) -> "Predictor":
+    def from_checkpoints(cls, detector: str | os.PathLike | bytes | None, recognizer: str | os.PathLike | bytes, *,
+                         device: str = "cpu", **options: Any) -> "Predictor":
         loaded_detector = None
         if detector is not None:
             from ml.detection import load_detector   # only pages need a detector; lines alone do not
@@ -83,7 +85,8 @@ class Predictor:
         return self.recognizer.recognize(images, batch_size=self.batch_size, beam_width=self.beam_width)
 
     @torch.no_grad()
-    def recognize_regions(self, page: Image.Image, boxes: Sequence[Box], polygons: Sequence[Sequence[Point] | None] | None = None) -> list[Recognition]:
+    def recognize_regions(self, page: Image.Image, boxes: Sequence[Box],
+                          polygons: Sequence[Sequence[Point] | None] | None = None) -> list[Recognition]:
         """Lines given by boxes (and polygons) on a page, e.g. ground truth drawn by a person."""
         polygons = polygons if polygons is not None else [None] * len(boxes)
         gray = page.convert("L")
@@ -91,20 +94,23 @@ class Predictor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.predict", description="Detect and recognise text lines; one JSON object per page.")
+    parser = argparse.ArgumentParser(prog="python -m ml.predict",
+                                     description="Detect and recognise text lines; one JSON object per page.")
     parser.add_argument("--detector", required=True)
     parser.add_argument("--recognizer", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--beam-width", type=int, default=0, help="0 = greedy decoding")
     parser.add_argument("pages", nargs="+", help="page images")
     args = parser.parse_args(argv)
-    predictor = Predictor.from_checkpoints(args.detector, args.recognizer, device=args.device, beam_width=args.beam_width)
+    predictor = Predictor.from_checkpoints(args.detector, args.recognizer, device=args.device,
+                                           beam_width=args.beam_width)
     for path in args.pages:
         with Image.open(path) as image:
             image.load()
             lines = predictor.predict(image)
             size = image.size
-        print(json.dumps({"image": path, "width": size[0], "height": size[1], "lines": [line.as_dict() for line in lines]}, ensure_ascii=False))
+        print(json.dumps({"image": path, "width": size[0], "height": size[1],
+                          "lines": [line.as_dict() for line in lines]}, ensure_ascii=False))
         sys.stdout.flush()
     return 0
 

@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.images:
         with Image.open(path) as image:
             images.append(image.convert("L"))
-    for path, recognition in zip(args.images, recognizer.recognize(images, batch_size=args.batch_size, beam_width=args.beam_width)):
+    recognitions = recognizer.recognize(images, batch_size=args.batch_size, beam_width=args.beam_width)
+    for path, recognition in zip(args.images, recognitions):
         print(json.dumps({"image": path, **recognition.as_dict()}, ensure_ascii=False))
     return 0
 

@@ -15,7 +15,7 @@ from webapp.corpus.models import LineSource, Page
 from webapp.predictions.models import Prediction
 from webapp.predictions.services import NoModelYet, page_score, predict_image, promoted_models
 from webapp.projects.models import Project
-from webapp.training.data import page_image
+from webapp.corpus.selectors import page_image
 from webapp.training.models import ModelKind
 from webapp.training.services import TrainingRefused, training_request
 

@@ -49,7 +49,8 @@ def group_rule(pattern: str | None) -> GroupRule:
     return rule
 
 
-def load_lines(folder: str | os.PathLike, *, group: GroupRule = group_of, height: int | None = None, pages: int | None = None) -> list[LineSample]:
+def load_lines(folder: str | os.PathLike, *, group: GroupRule = group_of, height: int | None = None,
+               pages: int | None = None) -> list[LineSample]:
     """Every transcribed line of an ALTO/PAGE folder, with ids unique across pages.
 
     With `height`, crops are shrunk once to that height (aspect kept), so the many
@@ -60,7 +61,8 @@ def load_lines(folder: str | os.PathLike, *, group: GroupRule = group_of, height
         image, page = load_page(xml_path, image_path)
         for number, sample in enumerate(samples_from_page(image, page, group=group(image_path.name))):
             # Line ids in XML files repeat across pages ("line_1"); the file stem makes them unique.
-            lines.append(dataclasses.replace(sample, id=f"{xml_path.stem}#{number}", image=_at_height(sample.image, height)))
+            lines.append(dataclasses.replace(sample, id=f"{xml_path.stem}#{number}",
+                                             image=_at_height(sample.image, height)))
     return lines
 
 
@@ -71,10 +73,12 @@ def _at_height(image: Image.Image, height: int | None) -> Image.Image:
     return image.resize((width, height), Image.Resampling.LANCZOS)
 
 
-def split_by_writer(lines: Sequence[LineSample], *, val_fraction: float, test_fraction: float, seed: int = 0) -> LabelPool:
+def split_by_writer(lines: Sequence[LineSample], *, val_fraction: float, test_fraction: float,
+                    seed: int = 0) -> LabelPool:
     """Pool, validation and test lines, never sharing a group (writer or document)."""
     remaining, test_groups = hold_out_groups([line.group for line in lines], test_fraction, seed=seed)
-    _, val_groups = hold_out_groups(remaining, val_fraction * len(set(line.group for line in lines)) / len(remaining), seed=seed)
+    share = val_fraction * len(set(line.group for line in lines)) / len(remaining)
+    _, val_groups = hold_out_groups(remaining, share, seed=seed)
     rest, test = partition(list(lines), lambda line: line.group, test_groups)
     pool, val = partition(rest, lambda line: line.group, val_groups)
     return LabelPool(pool, val, test)

@@ -68,12 +68,6 @@ def write_csv(points: Iterable[CurvePoint], path: str | os.PathLike) -> None:
             writer.writerow([p.strategy, p.seed, p.round, p.labelled_lines, p.labelled_chars, f"{p.test_cer:.6f}"])
 
 
-def read_csv(path: str | os.PathLike) -> list[CurvePoint]:
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [CurvePoint(r["strategy"], int(r["seed"]), int(r["round"]), int(r["labelled_lines"]), int(r["labelled_chars"]), float(r["test_cer"])) for r in rows]
-
-
 def mean_curves(points: Iterable[CurvePoint]) -> dict[str, MeanCurve]:
     """Per strategy and round: mean labelled lines and characters, mean and std of test CER over seeds."""
     by_round: dict[str, dict[int, list[CurvePoint]]] = defaultdict(lambda: defaultdict(list))
@@ -110,7 +104,8 @@ def labels_to_reach(labels: np.ndarray, cer: np.ndarray, target: float) -> float
 
 
 def area_under_curve(labels: np.ndarray, cer: np.ndarray) -> float:
-    """Trapezoidal area under CER over labels, divided by the labels' range: a mean CER over the budget (lower is better)."""
+    """Trapezoidal area under CER over labels, divided by the labels' range: a mean CER over the budget
+    (lower is better)."""
     if len(labels) < 2 or labels[-1] == labels[0]:
         return float(cer[0]) if len(cer) else math.nan
     widths = np.diff(labels)
@@ -130,10 +125,11 @@ def summarize(points: Sequence[CurvePoint], control: str = CONTROL) -> list[Summ
         lines = labels_to_reach(curve.lines, curve.cer, target)
         chars = labels_to_reach(curve.chars, curve.cer, target)
         rows.append(SummaryRow(
-            name, curve.seeds, float(curve.cer[-1]), float(curve.cer_std[-1]), lines, chars,
-            None if lines is None else lines / float(reference.lines[-1]),
-            None if chars is None else chars / float(reference.chars[-1]),
-            area_under_curve(curve.lines, curve.cer),
+            strategy=name, seeds=curve.seeds, final_cer=float(curve.cer[-1]), final_cer_std=float(curve.cer_std[-1]),
+            lines_to_target=lines, chars_to_target=chars,
+            lines_ratio=None if lines is None else lines / float(reference.lines[-1]),
+            chars_ratio=None if chars is None else chars / float(reference.chars[-1]),
+            area_under_curve=area_under_curve(curve.lines, curve.cer),
         ))
     return rows
 
@@ -150,8 +146,9 @@ def format_summary(rows: Sequence[SummaryRow], control: str = CONTROL) -> str:
     ]
     for row in rows:
         lines.append(
-            f"| {row.strategy} | {row.seeds} | {row.final_cer:.4f} ± {row.final_cer_std:.4f} | {number(row.lines_to_target, '.0f')} "
-            f"| {number(row.lines_ratio, '.2f')} | {number(row.chars_to_target, '.0f')} | {number(row.chars_ratio, '.2f')} "
+            f"| {row.strategy} | {row.seeds} | {row.final_cer:.4f} ± {row.final_cer_std:.4f} "
+            f"| {number(row.lines_to_target, '.0f')} | {number(row.lines_ratio, '.2f')} "
+            f"| {number(row.chars_to_target, '.0f')} | {number(row.chars_ratio, '.2f')} "
             f"| {row.area_under_curve:.4f} |"
         )
     return "\n".join(lines)
@@ -160,12 +157,15 @@ def format_summary(rows: Sequence[SummaryRow], control: str = CONTROL) -> str:
 def write_summary_csv(rows: Sequence[SummaryRow], path: str | os.PathLike) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["strategy", "seeds", "final_cer", "final_cer_std", "lines_to_target", "lines_ratio", "chars_to_target", "chars_ratio", "area_under_curve"])
+        writer.writerow(["strategy", "seeds", "final_cer", "final_cer_std", "lines_to_target", "lines_ratio",
+                         "chars_to_target", "chars_ratio", "area_under_curve"])
         for r in rows:
-            writer.writerow([r.strategy, r.seeds, r.final_cer, r.final_cer_std, r.lines_to_target, r.lines_ratio, r.chars_to_target, r.chars_ratio, r.area_under_curve])
+            writer.writerow([r.strategy, r.seeds, r.final_cer, r.final_cer_std, r.lines_to_target, r.lines_ratio,
+                             r.chars_to_target, r.chars_ratio, r.area_under_curve])
 
 
-def plot_curves(points: Sequence[CurvePoint], path: str | os.PathLike, *, title: str = "", control: str = CONTROL) -> None:
+def plot_curves(points: Sequence[CurvePoint], path: str | os.PathLike, *, title: str = "",
+                control: str = CONTROL) -> None:
     """Test CER against labelled lines (left) and labelled characters (right), mean ± std over seeds.
 
     The dotted line is the control's final CER: where a curve crosses it is the
@@ -179,7 +179,8 @@ def plot_curves(points: Sequence[CurvePoint], path: str | os.PathLike, *, title:
         style = {"color": "black", "linewidth": 2.2} if name == control else {"color": f"C{index}", "linewidth": 1.5}
         for axis, x in zip(axes, (curve.lines, curve.chars)):
             axis.plot(x, curve.cer, marker="o", markersize=3, label=f"{name} (n={curve.seeds})", **style)
-            axis.fill_between(x, curve.cer - curve.cer_std, curve.cer + curve.cer_std, color=style["color"], alpha=0.15, linewidth=0)
+            axis.fill_between(x, curve.cer - curve.cer_std, curve.cer + curve.cer_std, color=style["color"],
+                              alpha=0.15, linewidth=0)
     if control in curves:
         for axis in axes:
             axis.axhline(float(curves[control].cer[-1]), color="black", linestyle=":", linewidth=1)

@@ -14,16 +14,17 @@ import torch
 
 from ml.active_learning.embeddings import classifier_inputs, mean_over_frames
 from ml.active_learning.strategies import CandidateScores
-from ml.confidence import MEASURES
+from ml.recognition.confidence import MEASURES
 from ml.data.preprocess import to_tensor_batch
-from ml.models.recognizer import LineRecognizer
+from ml.recognition.model import LineRecognizer
 from ml.recognition import Recognizer
 
 
 @dataclass
 class LineScores:
     """Row i describes the i-th line given to `score_lines`."""
-    measures: dict[str, np.ndarray]      # measure → (N,) confidence in [0, 1]; temperature_scaled at the checkpoint's temperature
+    # measure → (N,) confidence in [0, 1]; temperature_scaled at the checkpoint's temperature
+    measures: dict[str, np.ndarray]
     embeddings: np.ndarray               # (N, D) float32
     predictions: list[str]               # greedy readings
 
@@ -51,10 +52,12 @@ def score_lines(recognizer: Recognizer, arrays: Sequence[np.ndarray], *, batch_s
             embeddings[i] = features[row]
             predictions[i] = reading.text
     width = embeddings[0].shape[0] if count else 0
-    return LineScores(measures, np.stack(embeddings).astype(np.float32) if count else np.zeros((0, width), np.float32), predictions)
+    stacked = np.stack(embeddings).astype(np.float32) if count else np.zeros((0, width), np.float32)
+    return LineScores(measures, stacked, predictions)
 
 
-def candidate_scores(recognizer: Recognizer, candidates: Sequence[np.ndarray], labelled: Sequence[np.ndarray] | None = None) -> CandidateScores:
+def candidate_scores(recognizer: Recognizer, candidates: Sequence[np.ndarray],
+                     labelled: Sequence[np.ndarray] | None = None) -> CandidateScores:
     """What a strategy reads about the candidates; `labelled` lines only add their embeddings (for diversity)."""
     scored = score_lines(recognizer, candidates)
     labelled_embeddings = score_lines(recognizer, labelled).embeddings if labelled is not None else None

@@ -32,9 +32,9 @@ from ml.active_learning.pool import LabelPool
 from ml.active_learning.scoring import candidate_scores
 from ml.active_learning.strategies import CandidateScores, get_strategy, needs_labelled_embeddings, needs_model
 from ml.data.lines import LineSample
-from ml.evaluation import evaluate_arrays
+from ml.recognition.evaluate import evaluate_arrays
 from ml.recognition import Recognizer
-from ml.training.recognizer import TrainConfig, train_recognizer
+from ml.recognition.train import TrainConfig, train_recognizer
 
 
 @dataclass
@@ -109,18 +109,23 @@ def train_seed_model(data: LabelPool, config: SimulationConfig, seed: int, out_d
     """Label `seed_lines` pool lines at random and train from scratch on them."""
     started = time.monotonic()
     rng = np.random.default_rng([seed, 0])
-    seed_set = [data.pool[i] for i in rng.choice(len(data.pool), size=min(config.seed_lines, len(data.pool)), replace=False).tolist()]
-    checkpoint = train_round(seed_set, data.val, steps=config.seed_steps, config=config, init=None, out_dir=out_dir, seed=seed)
+    chosen = rng.choice(len(data.pool), size=min(config.seed_lines, len(data.pool)), replace=False).tolist()
+    seed_set = [data.pool[i] for i in chosen]
+    checkpoint = train_round(seed_set, data.val, steps=config.seed_steps, config=config, init=None, out_dir=out_dir,
+                             seed=seed)
     cer = measure_test_cer(checkpoint, data.test, config.device)
     return SeedModel(seed, checkpoint, [line.id for line in seed_set], cer, time.monotonic() - started)
 
 
-def simulate(strategy: str, data: LabelPool, config: SimulationConfig, start: SeedModel, out_dir: Path) -> list[RoundRecord]:
+def simulate(strategy: str, data: LabelPool, config: SimulationConfig, start: SeedModel,
+             out_dir: Path) -> list[RoundRecord]:
     """The rounds of one strategy from one seed model; the seed round comes first."""
     by_id = {line.id: line for line in data.pool}
     labelled = list(start.labelled)
     chars = sum(len(by_id[i].text) for i in labelled)
-    records = [RoundRecord(strategy, start.seed, 0, len(labelled), chars, start.test_cer, list(labelled), start.seconds)]
+    records = [RoundRecord(strategy=strategy, seed=start.seed, round=0, labelled_lines=len(labelled),
+                           labelled_chars=chars, test_cer=start.test_cer, picked=list(labelled),
+                           seconds=start.seconds)]
     choose = get_strategy(strategy)
     # crc32, not hash(): the picks must not change with Python's per-process hash salt.
     rng = np.random.default_rng([start.seed, zlib.crc32(strategy.encode())])
@@ -131,8 +136,10 @@ def simulate(strategy: str, data: LabelPool, config: SimulationConfig, start: Se
         unlabelled = [line.id for line in data.pool if line.id not in taken]
         candidates = unlabelled
         if config.candidates is not None and config.candidates < len(unlabelled):
-            candidates = [unlabelled[i] for i in np.sort(rng.choice(len(unlabelled), size=config.candidates, replace=False)).tolist()]
-        scores = strategy_scores(strategy, checkpoint, [by_id[i] for i in candidates], [by_id[i] for i in labelled], config.device)
+            drawn = np.sort(rng.choice(len(unlabelled), size=config.candidates, replace=False)).tolist()
+            candidates = [unlabelled[i] for i in drawn]
+        scores = strategy_scores(strategy, checkpoint, [by_id[i] for i in candidates], [by_id[i] for i in labelled],
+                                 config.device)
         picked = choose(candidates, scores, config.batch_lines, rng)
         labelled += picked
         chars += sum(len(by_id[i].text) for i in picked)
@@ -143,11 +150,14 @@ def simulate(strategy: str, data: LabelPool, config: SimulationConfig, start: Se
             shutil.rmtree(previous_dir, ignore_errors=True)     # only the latest round's checkpoint is kept
         previous_dir = round_dir
         cer = measure_test_cer(checkpoint, data.test, config.device)
-        records.append(RoundRecord(strategy, start.seed, round_number, len(labelled), chars, cer, picked, time.monotonic() - started))
+        records.append(RoundRecord(strategy=strategy, seed=start.seed, round=round_number,
+                                   labelled_lines=len(labelled), labelled_chars=chars, test_cer=cer, picked=picked,
+                                   seconds=time.monotonic() - started))
     return records
 
 
-def strategy_scores(strategy: str, checkpoint: Path, candidates: Sequence[LineSample], labelled: Sequence[LineSample], device: str) -> CandidateScores | None:
+def strategy_scores(strategy: str, checkpoint: Path, candidates: Sequence[LineSample], labelled: Sequence[LineSample],
+                    device: str) -> CandidateScores | None:
     """What the strategy reads about the candidates; None for strategies that ignore the model."""
     if not needs_model(strategy):
         return None
@@ -188,19 +198,22 @@ def run_benchmark(data: LabelPool, strategies: Sequence[str], seeds: Sequence[in
     records: list[RoundRecord] = []
     if jobs == 1:
         # In this process: simpler to debug, and nothing to gain from a pool of one.
-        seed_models = [train_seed_model(data, config, s, work / f"seed-{s}") for s in tqdm(seeds, desc="seed models", disable=not show_progress)]
+        seed_models = [train_seed_model(data, config, s, work / f"seed-{s}")
+                       for s in tqdm(seeds, desc="seed models", disable=not show_progress)]
         for start in seed_models:
             for name in tqdm(strategies, desc=f"strategies, seed {start.seed}", disable=not show_progress):
                 records += simulate(name, data, config, start, work / name / f"seed-{start.seed}")
         return sorted(records, key=lambda r: (r.strategy, r.seed, r.round))
     context = get_context("spawn" if config.device.startswith("cuda") else "fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(data, config)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_worker,
+                             initargs=(data, config)) as pool:
         seed_futures = [pool.submit(_seed_task, s, work / f"seed-{s}") for s in seeds]
         runs: list[Future] = []
         # A seed's strategies start as soon as its model is ready, so no process waits for the last seed.
         for done in tqdm(as_completed(seed_futures), total=len(seeds), desc="seed models", disable=not show_progress):
             start = done.result()
-            runs += [pool.submit(_strategy_task, name, start, work / name / f"seed-{start.seed}") for name in strategies]
+            runs += [pool.submit(_strategy_task, name, start, work / name / f"seed-{start.seed}")
+                     for name in strategies]
         for future in tqdm(as_completed(runs), total=len(runs), desc="strategy runs", disable=not show_progress):
             records += future.result()
     return sorted(records, key=lambda r: (r.strategy, r.seed, r.round))

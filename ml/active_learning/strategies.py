@@ -8,7 +8,7 @@ Every strategy has the same signature,
 and works the same for line ids and page ids. `random` ignores the model and stays as
 the control every other strategy is judged against.
 
-Confidences are the line measures of `ml.confidence` (higher = surer). Ties are broken
+Confidences are the line measures of `ml.recognition.confidence` (higher = surer). Ties are broken
 at random, not by pool order: an untrained model gives many lines the same score, and
 pool order would then pick whole pages of one writer.
 """
@@ -34,7 +34,8 @@ Strategy = Callable[[Sequence[str], CandidateScores, int, np.random.Generator], 
 
 # Strategy names use "calibrated" for the temperature-scaled measure: it is the one
 # whose temperature is fitted on validation lines.
-MEASURE_BY_NAME = {"mean_logprob": "mean_logprob", "min_char_prob": "min_char_prob", "mean_entropy": "mean_entropy", "calibrated": "temperature_scaled"}
+MEASURE_BY_NAME = {"mean_logprob": "mean_logprob", "min_char_prob": "min_char_prob", "mean_entropy": "mean_entropy",
+                   "calibrated": "temperature_scaled"}
 
 
 def random_batch(ids: Sequence[str], scores: CandidateScores | None, size: int, rng: np.random.Generator) -> list[str]:
@@ -49,13 +50,15 @@ def least_confident_order(confidence: np.ndarray, rng: np.random.Generator) -> n
     return shuffled[np.argsort(confidence[shuffled], kind="stable")]
 
 
-def least_confidence(ids: Sequence[str], scores: CandidateScores, size: int, rng: np.random.Generator, *, measure: str) -> list[str]:
+def least_confidence(ids: Sequence[str], scores: CandidateScores, size: int, rng: np.random.Generator, *,
+                     measure: str) -> list[str]:
     """The `size` ids the model is least sure of by `measure`, least sure first."""
     order = least_confident_order(np.asarray(scores.measures[measure], dtype=np.float64), rng)
     return [ids[i] for i in order[:size].tolist()]
 
 
-def k_center_greedy(embeddings: np.ndarray, size: int, *, centers: np.ndarray | None = None, first: int = 0) -> list[int]:
+def k_center_greedy(embeddings: np.ndarray, size: int, *, centers: np.ndarray | None = None,
+                    first: int = 0) -> list[int]:
     """Greedy k-center: repeatedly take the point farthest from everything taken so far.
 
     `centers` (already labelled points) count as taken; without them the walk starts at
@@ -90,7 +93,8 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
-def uncertain_k_center(ids: Sequence[str], scores: CandidateScores, size: int, rng: np.random.Generator, *, measure: str, shortlist_factor: int = 4) -> list[str]:
+def uncertain_k_center(ids: Sequence[str], scores: CandidateScores, size: int, rng: np.random.Generator, *,
+                       measure: str, shortlist_factor: int = 4) -> list[str]:
     """k-center greedy on recognizer embeddings among the `shortlist_factor × size` least confident.
 
     Pure least-confidence tends to fill a batch with near-duplicates (one faded page, one
@@ -99,7 +103,8 @@ def uncertain_k_center(ids: Sequence[str], scores: CandidateScores, size: int, r
     """
     if scores.embeddings is None:
         raise ValueError("uncertain_k_center needs candidate embeddings")
-    shortlist = least_confident_order(np.asarray(scores.measures[measure], dtype=np.float64), rng)[: shortlist_factor * size]
+    order = least_confident_order(np.asarray(scores.measures[measure], dtype=np.float64), rng)
+    shortlist = order[: shortlist_factor * size]
     picked = k_center_greedy(scores.embeddings[shortlist], size, centers=scores.labelled_embeddings, first=0)
     return [ids[i] for i in shortlist[picked].tolist()]
 

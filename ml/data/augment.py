@@ -58,13 +58,15 @@ def _affine(image: Image.Image, rng: np.random.Generator, config: AugmentConfig)
     angle = np.deg2rad(rng.uniform(-config.max_rotation_deg, config.max_rotation_deg))
     new_width = max(8, round(width * sx))
     # Forward map: scale, then shear, then rotate; PIL wants the inverse (output → input).
-    forward = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ np.array([[1.0, shear], [0.0, 1.0]]) @ np.diag([sx, sy])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    forward = rotation @ np.array([[1.0, shear], [0.0, 1.0]]) @ np.diag([sx, sy])
     inverse = np.linalg.inv(forward)
     centre_in = np.array([width / 2, height / 2])
     centre_out = np.array([new_width / 2, height / 2])
     offset = centre_in - inverse @ centre_out
     coefficients = (inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1])
-    return image.transform((new_width, height), Image.Transform.AFFINE, coefficients, resample=Image.Resampling.BILINEAR, fillcolor=0)
+    return image.transform((new_width, height), Image.Transform.AFFINE, coefficients,
+                           resample=Image.Resampling.BILINEAR, fillcolor=0)
 
 
 def _elastic(array: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
@@ -73,6 +75,7 @@ def _elastic(array: np.ndarray, rng: np.random.Generator, strength: float) -> np
     coarse = torch.from_numpy(rng.normal(0.0, 1.0, (1, 2, 3, max(2, width // 24))).astype(np.float32))
     displacement = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=True)[0]  # (2, H, W)
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
-    grid = torch.stack((xs + displacement[0] * strength * 2 / width, ys + displacement[1] * strength * 2 / height), dim=-1)
+    grid = torch.stack((xs + displacement[0] * strength * 2 / width, ys + displacement[1] * strength * 2 / height),
+                       dim=-1)
     warped = F.grid_sample(torch.from_numpy(array)[None, None], grid[None], mode="bilinear", align_corners=True)
     return warped[0, 0].numpy()

@@ -54,7 +54,8 @@ def _clip_box(bbox: Box, size: tuple[int, int]) -> Box:
     return x0, y0, max(x0 + 1, min(x1, width)), max(y0 + 1, min(y1, height))
 
 
-def samples_from_page(page_image: Image.Image, page: PageAnnotation, *, group: str, use_polygons: bool = True) -> list[LineSample]:
+def samples_from_page(page_image: Image.Image, page: PageAnnotation, *, group: str,
+                      use_polygons: bool = True) -> list[LineSample]:
     """Every line with a non-empty transcription, in reading order."""
     samples = []
     for number, line in enumerate(page.lines):
@@ -62,7 +63,8 @@ def samples_from_page(page_image: Image.Image, page: PageAnnotation, *, group: s
         if not text:
             continue
         polygon = line.polygon if use_polygons else None
-        samples.append(LineSample(crop_line(page_image, line.bbox, polygon), text, group, line.id or f"{page.image_filename}#{number}"))
+        samples.append(LineSample(crop_line(page_image, line.bbox, polygon), text, group,
+                                  line.id or f"{page.image_filename}#{number}"))
     return samples
 
 

@@ -32,7 +32,8 @@ def normalize_line(image: Image.Image, height: int, horizontal_scale: float = 1.
 
 
 def to_tensor_batch(arrays: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the widest (rounded up to WIDTH_STEP): images (N, 1, H, W) float in [0, 1], true widths (N,) int64."""
+    """Right-pad to the widest (rounded up to WIDTH_STEP): images (N, 1, H, W) float in [0, 1], true widths (N,)
+    int64."""
     height = arrays[0].shape[0]
     widths = [a.shape[1] for a in arrays]
     padded_width = -(-max(widths) // WIDTH_STEP) * WIDTH_STEP

@@ -35,7 +35,8 @@ FONT_ROOT = Path("/usr/share/fonts")
 
 def synthetic_line_samples(count: int, *, seed: int = 0, height: int = 64) -> list[LineSample]:
     texts = sample_text_lines(count, seed=seed)
-    return [LineSample(render_line(text, seed=seed + i, height=height), text, group="synthetic", id=f"synthetic-{seed}-{i}") for i, text in enumerate(texts)]
+    return [LineSample(render_line(text, seed=seed + i, height=height), text, group="synthetic",
+                       id=f"synthetic-{seed}-{i}") for i, text in enumerate(texts)]
 
 
 def handwriting_fonts(root: Path = FONT_ROOT) -> list[Path]:

@@ -39,7 +39,8 @@ def sample_crops(
     rng: np.random.Generator,
     config: PageAugmentConfig,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pages `(H, W)` gray and body masks -> `(N, 1, crop, crop)` gray crops and `(N, 1, crop/s, crop/s)` soft targets."""
+    """Pages `(H, W)` gray and body masks -> `(N, 1, crop, crop)` gray crops and `(N, 1, crop/s, crop/s)` soft
+    targets."""
     images, targets = [], []
     for gray, body in zip(grays, bodies):
         grid = crop_grid(gray.shape, crop, rng, config)

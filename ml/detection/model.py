@@ -74,7 +74,8 @@ class LineBodyNet(nn.Module):
         self.head = nn.Conv2d(c1 if config.output_stride == 2 else c2, 1, 1)
 
     def forward(self, pages: torch.Tensor) -> torch.Tensor:
-        """`(N, 1, H, W)` gray pages in [0, 1], H and W multiples of 8 -> `(N, 1, H/s, W/s)` logits, s = output_stride."""
+        """`(N, 1, H, W)` gray pages in [0, 1], H and W multiples of 8 -> `(N, 1, H/s, W/s)` logits,
+        s = output_stride."""
         ink = 1.0 - pages
         # Per-page standardisation: paper tone and ink darkness vary a lot between scans.
         mean = ink.mean(dim=(2, 3), keepdim=True)

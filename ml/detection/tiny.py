@@ -9,8 +9,7 @@ from typing import Sequence
 from ml.detection.augment import NO_AUGMENTATION
 from ml.detection.data import PageSample
 from ml.detection.model import DetectorConfig
-from ml.detection.train import train_detector
-from ml.detection.train_config import DetectorTrainingConfig, TrainConfig
+from ml.detection.train import DetectorTrainingConfig, TrainConfig, train_detector
 
 TINY_CONFIG = DetectorTrainingConfig(
     model=DetectorConfig(input_long_side=256, channels=(8, 12, 16)),

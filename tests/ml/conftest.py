@@ -16,7 +16,7 @@ CREMMA = REPO.parent / "shared" / "data" / "cremma-testaments"
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
-    from ml.training.tiny import build_tiny_checkpoints
+    from ml.tiny import build_tiny_checkpoints
 
     return build_tiny_checkpoints(tmp_path_factory.mktemp("tiny-checkpoints"))
 
@@ -35,7 +35,7 @@ def tiny_recognizer(tiny_recognizer_path):
 
 @pytest.fixture(scope="session")
 def tiny_lines():
-    from ml.training.tiny import tiny_line_samples
+    from ml.recognition.tiny import tiny_line_samples
 
     return tiny_line_samples()
 

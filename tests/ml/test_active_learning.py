@@ -20,14 +20,15 @@ from ml.active_learning.report import CurvePoint, area_under_curve, format_summa
 from ml.active_learning.scoring import score_lines
 from ml.active_learning.simulation import exact_steps
 from ml.active_learning.strategies import (
-    MEASURE_BY_NAME, CandidateScores, get_strategy, k_center_greedy, least_confidence, random_batch, strategy_names, uncertain_k_center,
+    MEASURE_BY_NAME, CandidateScores, get_strategy, k_center_greedy, least_confidence, random_batch, strategy_names,
+    uncertain_k_center,
 )
-from ml.confidence import MEASURES
+from ml.recognition.confidence import MEASURES
 from ml.data.alphabet import Alphabet
 from ml.data.lines import LineSample
-from ml.models.recognizer import LineRecognizer
+from ml.recognition.model import LineRecognizer
 from ml.recognition import Recognizer
-from ml.training.tiny import TINY_MODEL, TINY_TEXTS, tiny_line_samples
+from ml.recognition.tiny import TINY_MODEL, TINY_TEXTS, tiny_line_samples
 
 REPO = Path(__file__).resolve().parents[2]
 IDS = [f"line-{i}" for i in range(10)]
@@ -63,7 +64,8 @@ def test_least_confidence_reads_the_measure_it_is_given():
 
 def test_ties_are_broken_at_random_not_by_pool_order():
     tied = scores_of([0.0] * 10)
-    picks = {tuple(least_confidence(IDS, tied, 3, np.random.default_rng(seed), measure="mean_logprob")) for seed in range(5)}
+    picks = {tuple(least_confidence(IDS, tied, 3, np.random.default_rng(seed), measure="mean_logprob"))
+             for seed in range(5)}
     assert len(picks) > 1
 
 
@@ -96,7 +98,8 @@ def test_diverse_strategy_spreads_its_batch_over_the_uncertain_lines_only():
 
 def test_strategy_names_resolve_and_unknown_names_are_refused():
     assert strategy_names()[0] == "random"
-    assert set(MEASURE_BY_NAME.values()) == set(MEASURES)         # a least-confidence strategy per measure of the ML core
+    # a least-confidence strategy per measure of the ML core
+    assert set(MEASURE_BY_NAME.values()) == set(MEASURES)
     for name in strategy_names():
         assert callable(get_strategy(name))
     with pytest.raises(ValueError, match="unknown strategy"):
@@ -176,7 +179,8 @@ def test_labels_to_reach_interpolates_between_rounds():
     assert labels_to_reach(labels, cer, 0.9) == 100
     assert labels_to_reach(labels, cer, 0.3) is None
     # A dip below the target that does not last does not count.
-    assert labels_to_reach(np.array([100, 200, 300, 400]), np.array([0.8, 0.5, 0.7, 0.4]), 0.6) == pytest.approx(100 * (3 + 1 / 3))
+    reached = labels_to_reach(np.array([100, 200, 300, 400]), np.array([0.8, 0.5, 0.7, 0.4]), 0.6)
+    assert reached == pytest.approx(100 * (3 + 1 / 3))
     assert area_under_curve(labels, cer) == pytest.approx(0.6)
 
 
@@ -201,7 +205,8 @@ def test_summary_counts_labels_against_the_control():
 
 def test_tiny_benchmark_writes_a_well_formed_csv_plot_and_summary(tmp_path, cremma_dir):
     out = tmp_path / "al"
-    command = [sys.executable, str(REPO / "bench" / "active_learning.py"), "--budget", "tiny", "--data", str(cremma_dir), "--out", str(out), "--jobs", "1"]
+    command = [sys.executable, str(REPO / "bench" / "active_learning.py"), "--budget", "tiny",
+               "--data", str(cremma_dir), "--out", str(out), "--jobs", "1"]
     subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=300)
 
     with open(out / "results.csv", newline="") as handle:
@@ -215,7 +220,8 @@ def test_tiny_benchmark_writes_a_well_formed_csv_plot_and_summary(tmp_path, crem
         assert 0.0 <= float(row["test_cer"]) <= 2.0
     for strategy in strategies:
         for seed in ("0", "1"):
-            curve = sorted((int(r["round"]), int(r["labelled_lines"]), int(r["labelled_chars"])) for r in rows if r["strategy"] == strategy and r["seed"] == seed)
+            curve = sorted((int(r["round"]), int(r["labelled_lines"]), int(r["labelled_chars"]))
+                           for r in rows if r["strategy"] == strategy and r["seed"] == seed)
             assert [lines for _, lines, _ in curve] == [16, 24, 32]
             assert all(b[2] > a[2] for a, b in zip(curve, curve[1:]))
 

@@ -85,7 +85,8 @@ def test_validation_holds_out_whole_documents_of_every_corpus_with_enough_of_the
         assert (len(chosen) >= 1) == (len(documents) >= 4), corpus
         assert len(chosen) <= max(1, round(0.1 * len(documents)))
     # Voltaire's Candide is one manuscript filed under two corpora: one document, one side of the split.
-    candide = {page.document for page in pages if "candide" in page.xml_path.name or "bnf-ms-3160" in page.xml_path.name}
+    candide = {page.document for page in pages
+               if "candide" in page.xml_path.name or "bnf-ms-3160" in page.xml_path.name}
     assert candide == {"htromance-modern-fr/bnf-ms-3160"}
 
 

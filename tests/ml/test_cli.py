@@ -9,7 +9,7 @@ import pytest
 from ml.data.layout import write_alto
 from ml.data.synthetic import render_page, sample_text_lines
 from ml.metrics import cer
-from ml.training.tiny import TINY_TEXTS
+from ml.recognition.tiny import TINY_TEXTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,8 @@ def test_recognize_prints_one_object_per_line_image(tmp_path, tiny_recognizer_pa
 
 def test_predict_prints_one_object_per_page(tiny_checkpoints, page_folder):
     pages = sorted(str(p) for p in page_folder.glob("*.png"))
-    result = run_module("ml.predict", "--detector", str(tiny_checkpoints["detector"]), "--recognizer", str(tiny_checkpoints["recognizer"]), *pages)
+    result = run_module("ml.predict", "--detector", str(tiny_checkpoints["detector"]),
+                        "--recognizer", str(tiny_checkpoints["recognizer"]), *pages)
     assert result.returncode == 0, result.stderr
     objects = json_lines(result.stdout)
     assert [o["image"] for o in objects] == pages
@@ -59,7 +60,8 @@ def test_predict_prints_one_object_per_page(tiny_checkpoints, page_folder):
 
 
 def test_evaluate_prints_rates(tiny_checkpoints, page_folder):
-    result = run_module("ml.evaluate", "--recognizer", str(tiny_checkpoints["recognizer"]), "--detector", str(tiny_checkpoints["detector"]), "--data", str(page_folder))
+    result = run_module("ml.evaluate", "--recognizer", str(tiny_checkpoints["recognizer"]),
+                        "--detector", str(tiny_checkpoints["detector"]), "--data", str(page_folder))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["lines"] == 8 and 0 <= report["cer"] and 0 <= report["wer"]
@@ -68,7 +70,8 @@ def test_evaluate_prints_rates(tiny_checkpoints, page_folder):
 
 def test_train_recognizer_writes_checkpoints(tmp_path, page_folder):
     out = tmp_path / "run"
-    result = run_module("ml.train", "recognizer", "--data", str(page_folder), "--out", str(out), "--epochs", "1", "--height", "32", "--val-fraction", "0.5")
+    result = run_module("ml.train", "recognizer", "--data", str(page_folder), "--out", str(out), "--epochs", "1",
+                        "--height", "32", "--val-fraction", "0.5")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert Path(report["best"]).exists() and (out / "last.pt").exists() and report["epochs"] == 1

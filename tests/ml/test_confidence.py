@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from ml.confidence import MEASURES, auroc, calibrate, expected_calibration_error, fit_temperature, line_measures
-from ml.decoding import greedy_decode
+from ml.recognition.confidence import (
+    MEASURES, auroc, calibrate, expected_calibration_error, fit_temperature, line_measures,
+)
+from ml.recognition.decode import greedy_decode
 from ml.metrics import cer
 
 

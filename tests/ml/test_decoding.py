@@ -4,7 +4,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from ml.decoding import align, beam_search, greedy_decode
+from ml.recognition.decode import align, beam_search, greedy_decode
 
 
 def one_hot_log_probs(path: list[int], classes: int = 4, p: float = 0.9) -> np.ndarray:

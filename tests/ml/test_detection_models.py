@@ -20,7 +20,7 @@ from ml.detection.data import default_data_dir, read_folder, split_pages
 from ml.detection.geometry import as_line_geometry, sort_reading_order
 from ml.detection.metrics import detection_prf, sum_prf
 from ml.detection.tiny import TINY_CONFIG, build_tiny_detector
-from ml.detection.train import main as train_main
+from ml.train import train_detector_cli as train_main
 from ml.detection.train import train_detector
 from ml.progress import Progress, TrainingCancelled
 
@@ -62,17 +62,17 @@ def test_training_writes_checkpoints_that_load_with_weights_only(tiny_run):
         assert payload["kind"] == "detector"
         assert payload["config"]["model"]["input_long_side"] == TINY_CONFIG.model.input_long_side
         assert "f1" in payload["meta"]["val"]
-    last = load_checkpoint(tiny_run / "last.pt", expected_kind="detector")
-    assert last["training_state"]["epoch"] == 2 and last["training_state"]["step"] > 0
+    last = load_checkpoint(tiny_run / "last.pt", expected_kind="detector")["training"]
+    assert last["loop"]["epoch"] == 2 and last["loop"]["step"] > 0
     assert "state" in last["optimizer"]
 
 
 def test_resume_continues_from_last_checkpoint(tiny_run, tmp_path, train_samples):
     shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True)
-    before = load_checkpoint(tmp_path / "last.pt")["training_state"]
+    before = load_checkpoint(tmp_path / "last.pt")["training"]["loop"]
     result = train_detector(train_samples, train_samples[:2], out_dir=tmp_path, config=TINY_CONFIG, epochs=3,
                             show_progress=False)
-    assert result.epochs_completed == 3 and result.stopped == "epochs"
+    assert result.epochs_completed == 3 and result.stopped == "completed"
     assert result.steps == before["step"] + before["step"] // before["epoch"]
     assert [entry["epoch"] for entry in result.history] == [1, 2, 3]
 
@@ -90,7 +90,7 @@ def test_cancelling_from_the_callback_stops_cleanly_and_leaves_last(tmp_path, tr
     result = train_detector(train_samples, train_samples[:1], out_dir=tmp_path, config=config, epochs=5,
                             callback=cancel_at_once, show_progress=False)
     assert result.cancelled and len(seen) == 1 and seen[0].step == 1
-    assert load_checkpoint(tmp_path / "last.pt")["training_state"]["step"] == 1
+    assert load_checkpoint(tmp_path / "last.pt")["training"]["loop"]["step"] == 1
     assert (tmp_path / "best.pt").exists()
 
 

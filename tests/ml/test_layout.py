@@ -319,12 +319,14 @@ def test_non_pixel_measurement_unit_is_refused():
     ],
 )
 def test_bad_alto_line_attributes_name_the_line(fragment, expected):
-    xml = f'<alto><Layout><Page WIDTH="10" HEIGHT="10"><PrintSpace><TextBlock>{fragment}</TextBlock></PrintSpace></Page></Layout></alto>'
+    xml = (f'<alto><Layout><Page WIDTH="10" HEIGHT="10"><PrintSpace><TextBlock>{fragment}</TextBlock></PrintSpace>'
+           '</Page></Layout></alto>')
     assert expected in error_for(xml)
 
 
 def test_missing_page_size_is_refused():
-    xml = '<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"><Page imageFilename="a.jpg" imageWidth="10"/></PcGts>'
+    xml = ('<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15">'
+           '<Page imageFilename="a.jpg" imageWidth="10"/></PcGts>')
     assert error_for(xml) == "upload.xml: <Page> lacks the imageHeight attribute"
 
 

@@ -4,7 +4,7 @@ from PIL import Image
 
 from ml.metrics import cer
 from ml.predict import PredictedLine, Predictor
-from ml.training.tiny import TINY_TEXTS
+from ml.recognition.tiny import TINY_TEXTS
 
 
 @dataclass
@@ -21,7 +21,8 @@ class StandInDetector:
         self.boxes = boxes
 
     def detect(self, image):
-        return [FoundLine(box, [(box[0], box[1]), (box[2], box[1]), (box[2], box[3]), (box[0], box[3])], 0.9) for box in self.boxes]
+        return [FoundLine(box, [(box[0], box[1]), (box[2], box[1]), (box[2], box[3]), (box[0], box[3])], 0.9)
+                for box in self.boxes]
 
 
 def page_of(lines) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
@@ -38,7 +39,8 @@ def test_predict_reads_detected_lines_in_order(tiny_recognizer, tiny_lines):
     page, boxes = page_of(tiny_lines)
     predicted = Predictor(StandInDetector(boxes), tiny_recognizer).predict(page)
     assert all(isinstance(line, PredictedLine) for line in predicted)
-    assert [line.text for line in predicted] == [r.text for r in tiny_recognizer.recognize([line.image for line in tiny_lines])]
+    expected = [r.text for r in tiny_recognizer.recognize([line.image for line in tiny_lines])]
+    assert [line.text for line in predicted] == expected
     assert cer([line.text for line in predicted], TINY_TEXTS) < 0.15
     assert [line.bbox for line in predicted] == boxes
     for line in predicted:

@@ -3,11 +3,12 @@ import pytest
 import torch
 
 from ml.data.alphabet import Alphabet, normalize_text
-from ml.models.recognizer import LineRecognizer, RecognizerConfig
-from ml.training.batches import encode_lines, frames_needed, make_batch
-from ml.training.tiny import tiny_line_samples
+from ml.recognition.model import LineRecognizer, RecognizerConfig
+from ml.recognition.data import encode_lines, frames_needed, make_batch
+from ml.recognition.tiny import tiny_line_samples
 
-SMALL = RecognizerConfig(num_classes=12, height=32, channels=(4, 8, 8, 8), projection=16, lstm_hidden=16, lstm_layers=2, dropout=0.0)
+SMALL = RecognizerConfig(num_classes=12, height=32, channels=(4, 8, 8, 8), projection=16, lstm_hidden=16, lstm_layers=2,
+                         dropout=0.0)
 
 
 def test_output_shape_and_lengths():
@@ -67,7 +68,8 @@ def test_overfit_one_batch():
     torch.manual_seed(0)
     lines = tiny_line_samples(["le 12 mars", "mon frère"])
     alphabet = Alphabet.from_texts([line.text for line in lines])
-    config = RecognizerConfig(num_classes=alphabet.num_classes, height=32, channels=(8, 16, 32, 32), projection=48, lstm_hidden=64, lstm_layers=1, dropout=0.0)
+    config = RecognizerConfig(num_classes=alphabet.num_classes, height=32, channels=(8, 16, 32, 32), projection=48,
+                              lstm_hidden=64, lstm_layers=1, dropout=0.0)
     model = LineRecognizer(config)
     batch = make_batch(encode_lines(lines, alphabet, 32), [0, 1], augment=None, rng=np.random.default_rng(0))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)

@@ -32,10 +32,10 @@ from ml.data.layout import LineAnnotation, PageAnnotation
 from ml.data.lines import LineSample, crop_line
 from ml.data.synthetic import sample_text_lines
 from ml.detection import ScriptedBaseline, match_boxes
-from ml.evaluation import evaluate_arrays
+from ml.recognition.evaluate import evaluate_arrays
 from ml.recognition import CHECKPOINT_KIND, Recognizer
-from ml.training.recognizer import TrainConfig, train_recognizer
-from ml.training.tiny import TINY_MODEL
+from ml.recognition.train import TrainConfig, train_recognizer
+from ml.recognition.tiny import TINY_MODEL
 
 KNOWN_LINES = ("le 12 mars 1915", "mon frère Louis", "à Paris, église", "quinze enfants", "je lègue ma maison",
                "signé le jour")

@@ -57,7 +57,8 @@ def test_a_project_that_opts_out_starts_empty(django_user_model):
     assert project["use_base_models"] is False
     assert not ModelVersion.objects.filter(project_id=project["id"]).exists()
     changed = client.patch(f"/api/projects/{project['id']}/", {"use_base_models": True}, format="json")
-    assert changed.status_code == 400 and changed.json()["detail"].startswith("use_base_models: Chosen when the project")
+    assert changed.status_code == 400
+    assert changed.json()["detail"].startswith("use_base_models: Chosen when the project")
 
 
 def test_an_uploaded_page_is_preannotated_by_the_base_models_without_training(workers, django_user_model):

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from ml.data.synthetic import render_page
 from ml.detection.geometry import box_iou_matrix
-from ml.training.tiny import TINY_TEXTS
+from ml.recognition.tiny import TINY_TEXTS
 from tests.workers.cluster import wait_for
 from tests.workers.confident_model import KNOWN_LINES, build_confident_recognizer, garbled, known_page
 from webapp.corpus.models import Line, PageStatus
@@ -26,7 +26,7 @@ QUEUE_PAGE_SEED = 3   # any seed away from the ones the confident recognizer was
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    from ml.training.tiny import build_tiny_checkpoints
+    from ml.tiny import build_tiny_checkpoints
 
     return build_tiny_checkpoints(tmp_path_factory.mktemp("tiny-models"))
 
@@ -99,7 +99,7 @@ def test_preannotation_stores_model_lines_and_the_queue_puts_a_garbled_line_firs
 
     # The stored confidence is the recognizer's own (its checkpoint's chosen measure) for that crop.
     from ml.predict import Predictor
-    from webapp.training.data import page_image
+    from webapp.corpus.selectors import page_image
 
     recognized = Predictor.from_checkpoints(None, confident_recognizer).recognize_regions(
         page_image(lines[0].page), [line.bbox for line in lines],
@@ -169,7 +169,7 @@ def test_predict_returns_lines_and_refuses_bad_images(workers, client, lead, tin
 
 def test_a_promoted_model_is_swapped_in_without_restart_and_rollback_restores_it(workers, client, lead,
                                                                                     tiny_models, tmp_path):
-    from ml.training.tiny import build_tiny_recognizer
+    from ml.recognition.tiny import build_tiny_recognizer
 
     project = project_create(creator=lead, name="swap", use_base_models=False)
     page_bytes, _ = synthetic_page(TINY_TEXTS, seed=7)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
+from PIL import Image
 
 from webapp.corpus.models import Line, LineRevision, Page
+from webapp.files import local_copy
 from webapp.projects.models import Project
 
 SEARCH_MIN_SIMILARITY = 0.4
@@ -59,3 +61,9 @@ def line_search(*, project: Project, query: str) -> QuerySet[Line]:
     return (lines.annotate(similarity=TrigramWordSimilarity(query, "text"))
             .filter(Q(text__icontains=query) | Q(similarity__gte=SEARCH_MIN_SIMILARITY))
             .order_by("-similarity", "page_id", "order"))
+
+
+def page_image(page: Page) -> Image.Image:
+    """The page's image in grayscale, read through the local cache of the shared storage."""
+    with Image.open(local_copy(page.image.name, page.sha256)) as image:
+        return image.convert("L")

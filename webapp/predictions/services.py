@@ -26,13 +26,14 @@ from ml.predict import PredictedLine, Predictor
 from webapp import task_names
 from webapp.corpus import services as corpus
 from webapp.corpus.models import Page, PageStatus
+from webapp.corpus.selectors import page_image
 from webapp.files import local_copy
 from webapp.predictions.models import JobStatus, Prediction, PredictionJob
 from webapp.projects.models import Project
 from webapp.queueing import GPU_QUEUE, enqueue_on_commit
 from webapp.training.configs import training_device
 from webapp.training.models import ModelKind, ModelStatus, ModelVersion
-from webapp.training.data import page_image
+from webapp.training.selectors import model_version_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -72,17 +73,14 @@ def promoted_models(*, project: Project) -> LoadedModels:
             return cached[1]
         device = training_device()
         predictor = Predictor.from_checkpoints(
-            _checkpoint(detector) if detector else None, _checkpoint(recognizer), device=device)
+            model_version_checkpoint(version=detector) if detector else None,
+            model_version_checkpoint(version=recognizer), device=device)
         if detector is None:
             predictor.detector = ScriptedBaseline()
         models = LoadedModels(predictor=predictor, detector=detector, recognizer=recognizer)
         _loaded[project.pk] = (key, models)
         logger.info("project %s now predicts with %s", project.pk, models.label)
         return models
-
-
-def _checkpoint(version: ModelVersion):
-    return local_copy(version.checkpoint.name, version.checkpoint_sha256)
 
 
 def predict_image(*, project: Project, image: Image.Image) -> tuple[list[PredictedLine], LoadedModels]:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ml.data.lines import crop_line
 from webapp.corpus.models import Line, Page
-from webapp.files import local_copy
+from webapp.corpus.selectors import page_image
 
 # A reviewer walks a page's lines one after another: keeping a few decoded pages in memory makes
 # every crop after the first a memory copy instead of a JPEG decode.
@@ -31,8 +31,7 @@ def _page_image(page: Page) -> Image.Image:
         if page.sha256 in _pages:
             _pages.move_to_end(page.sha256)
             return _pages[page.sha256]
-    with Image.open(local_copy(page.image.name, page.sha256)) as image:
-        gray = image.convert("L")
+    gray = page_image(page)
     with _pages_lock:
         _pages[page.sha256] = gray
         while len(_pages) > _PAGES_KEPT:

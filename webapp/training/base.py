@@ -81,8 +81,9 @@ def base_versions_install(*, project: Project, user: AbstractBaseUser | None) ->
             if ModelVersion.objects.filter(project=project, kind=kind).exists():
                 continue  # the registry already has a history; a base never goes on top of it
             name, sha256 = stored[kind]
+            alphabet = card.get("recognizer", {}).get("alphabet", "") if kind == "recognizer" else ""
             version = ModelVersion(project=project, kind=kind, number=1, source=BASE_SOURCE, checkpoint_sha256=sha256,
-                                   alphabet=card.get("recognizer", {}).get("alphabet", "") if kind == "recognizer" else "",
+                                   alphabet=alphabet,
                                    metrics=_base_metrics(kind, folder), status=ModelStatus.PROMOTED,
                                    promoted_at=timezone.now(), created_by=user)
             version.checkpoint.name = name

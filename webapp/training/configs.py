@@ -8,10 +8,10 @@ import torch
 from django.conf import settings
 
 from ml.detection.model import DetectorConfig
-from ml.detection.train_config import DetectorTrainingConfig
-from ml.detection.train_config import TrainConfig as DetectorLoopConfig
-from ml.models.recognizer import RecognizerConfig
-from ml.training.recognizer import TrainConfig as RecognizerTrainConfig
+from ml.detection.train import DetectorTrainingConfig
+from ml.detection.train import TrainConfig as DetectorLoopConfig
+from ml.recognition.model import RecognizerConfig
+from ml.recognition.train import TrainConfig as RecognizerTrainConfig
 
 
 def training_device() -> str:

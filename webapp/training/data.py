@@ -7,29 +7,15 @@ of both, so a project always has untouched pages to report on.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Iterable
 
 from django.db.models import Max, QuerySet
-from PIL import Image
 
 from ml.data.lines import LineSample, crop_line
+from ml.detection.data import PageSample
 from webapp.corpus.models import Line, LineRevision, Page, PageStatus, Split
-from webapp.files import local_copy
+from webapp.corpus.selectors import page_image
 from webapp.projects.models import Project
-
-
-@dataclass
-class PageSample:
-    """A page image with its verified line geometry, for the detector."""
-
-    page_id: int
-    image: Image.Image
-    boxes: list[tuple[int, int, int, int]]
-    polygons: list[list[tuple[int, int]] | None]
-
-    def as_training_pair(self) -> tuple[Image.Image, list[dict]]:
-        return self.image, [{"bbox": box, "polygon": polygon} for box, polygon in zip(self.boxes, self.polygons)]
 
 
 def verified_lines(*, project: Project, split: str) -> QuerySet[Line]:
@@ -45,11 +31,6 @@ def verified_line_count(*, project: Project, split: str | None = None) -> int:
 def revision_watermark(*, project: Project) -> int:
     """The newest line revision of the project: a model trained now has seen everything up to it."""
     return LineRevision.objects.filter(page__project=project).aggregate(newest=Max("id"))["newest"] or 0
-
-
-def page_image(page: Page) -> Image.Image:
-    with Image.open(local_copy(page.image.name, page.sha256)) as image:
-        return image.convert("L")
 
 
 def line_samples(lines: Iterable[Line]) -> list[LineSample]:
@@ -75,12 +56,12 @@ def fully_verified_pages(*, project: Project, split: str) -> QuerySet[Page]:
 
 
 def page_samples(*, project: Project, split: str) -> list[PageSample]:
+    """(page image, lines as {"bbox", "polygon"}) pairs, as the detector trains and is judged on them."""
     samples = []
     for page in fully_verified_pages(project=project, split=split).prefetch_related("lines"):
-        lines = list(page.lines.all())
-        samples.append(PageSample(
-            page_id=page.pk, image=page_image(page), boxes=[line.bbox for line in lines],
-            polygons=[[tuple(point) for point in line.polygon] if line.polygon else None for line in lines]))
+        lines = [{"bbox": line.bbox, "polygon": [tuple(point) for point in line.polygon] if line.polygon else None}
+                 for line in page.lines.all()]
+        samples.append((page_image(page), lines))
     return samples
 
 

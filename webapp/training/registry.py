@@ -44,11 +44,11 @@ def validated_payload(data: bytes) -> dict:
     kind = payload.get("kind")
     try:
         if kind == ModelKind.RECOGNIZER:
-            from ml.recognition import model_from_payload
+            from ml.recognition.predict import model_from_payload
 
             model_from_payload(payload)
         elif kind == ModelKind.DETECTOR:
-            from ml.detection.detector import detector_from_payload
+            from ml.detection.predict import detector_from_payload
 
             detector_from_payload(payload)
         else:

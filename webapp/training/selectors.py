@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.db.models import QuerySet
 from django.http import Http404
 
+from webapp.files import local_copy
 from webapp.projects.models import Project
 from webapp.training.models import ModelVersion, TrainingRun
 
@@ -28,3 +31,8 @@ def access_model_version(*, project: Project, version_id: int) -> ModelVersion:
     if version is None:
         raise Http404("No such model version in this project.")
     return version
+
+
+def model_version_checkpoint(*, version: ModelVersion) -> Path:
+    """The version's checkpoint as a local file (cached by its sha256), for loading with torch."""
+    return local_copy(version.checkpoint.name, version.checkpoint_sha256)

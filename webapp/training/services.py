@@ -19,6 +19,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Callable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -28,17 +29,20 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ml.checkpoints import file_sha256
+from ml.detection import evaluate as detector_evaluation
 from ml.progress import Progress, TrainingCancelled
+from ml.recognition import evaluate as recognizer_evaluation
+from ml.trainer import TrainResult
 from webapp import task_names
-from webapp.files import cache_dir, download_file, local_copy, upload_file
+from webapp.files import cache_dir, download_file, upload_file
 from webapp.locks import LockNamespace, advisory_lock_held, advisory_lock_try
 from webapp.projects.models import Project
 from webapp.queueing import GPU_QUEUE, enqueue_on_commit
-from webapp.training import configs, data, evaluation
+from webapp.training import configs, data
 from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelStatus, ModelVersion, RunStatus, TrainingRun
+from webapp.training.selectors import model_version_checkpoint
 
 logger = logging.getLogger(__name__)
-
 
 
 class TrainingRefused(Exception):
@@ -73,20 +77,16 @@ def training_request(*, project: Project, kind: str, user: AbstractBaseUser | No
 
 
 def check_enough_validation_data(*, project: Project, kind: str) -> None:
-    if kind == ModelKind.RECOGNIZER:
-        count = data.verified_lines(project=project, split=data.VAL_SPLIT).count()
-        needed = settings.INKLOOP_MIN_VAL_LINES
-        what = "human-verified lines"
-    else:
-        count = sum(1 for _ in data.fully_verified_pages(project=project, split=data.VAL_SPLIT))
-        needed = settings.INKLOOP_MIN_VAL_PAGES
-        what = "fully verified pages"
+    trainee = TRAINEES[kind]
+    count, needed = trainee.validation_count(project), trainee.validation_needed()
     if count < needed:
         raise TrainingRefused(
-            f"The validation split has {count} {what}; training a {kind} needs at least {needed}, so that a new "
-            f"model can be judged fairly. Verify lines on pages of the validation split (page filter split=val).")
-    if kind == ModelKind.RECOGNIZER and not data.verified_lines(project=project, split=data.TRAIN_SPLIT).exists():
-        raise TrainingRefused("The training split has no human-verified lines yet.")
+            f"The validation split has {count} {trainee.validation_unit}; training a {kind} needs at least {needed}, "
+            f"so that a new model can be judged fairly. Verify lines on pages of the validation split "
+            f"(page filter split=val).")
+    problem = trainee.training_data_problem(project)
+    if problem:
+        raise TrainingRefused(problem)
 
 
 def training_cancel(*, run: TrainingRun) -> TrainingRun:
@@ -160,56 +160,55 @@ def work_dir(run: TrainingRun) -> Path:
 
 def _train(run: TrainingRun) -> ModelVersion:
     """Train on the project's verified data and register the result as a READY model version."""
-    project, kind = run.project, run.kind
     directory = work_dir(run)
     directory.mkdir(parents=True, exist_ok=True)
     _restore_last_checkpoint(run, directory)
-    watermark = data.revision_watermark(project=project)
-    init = local_copy(run.parent.checkpoint.name, run.parent.checkpoint_sha256) if run.parent else None
-    reporter = ProgressReporter(run, directory)
+    watermark = data.revision_watermark(project=run.project)
+    init = model_version_checkpoint(version=run.parent) if run.parent else None
+    trainee = TRAINEES[run.kind]
     started = time.monotonic()
-    if kind == ModelKind.RECOGNIZER:
-        result, trained_on = _train_recognizer(run, directory, init, reporter)
-        best_path, alphabet = result.best_path, "".join(result.alphabet)
-        figures = {"best_val_cer": result.best_val_cer, "best_val_wer": result.best_val_wer,
-                   "epochs": result.epochs_completed, "steps": result.steps, "stopped": result.stopped,
-                   "train_lines_per_second": result.train_lines_per_second, "calibration": result.calibration}
-        if result.stopped == "cancelled":
-            raise TrainingCancelled()
-    else:
-        result, trained_on = _train_detector(run, directory, init, reporter)
-        best_path, alphabet = result.best_path, ""
-        figures = {"best_val": result.best_metrics, "epochs": result.epochs_completed, "stopped": result.stopped}
-        if result.cancelled:
-            raise TrainingCancelled()
-    figures["train_seconds"] = round(time.monotonic() - started, 1)
-    return _register_version(run, best_path=Path(best_path), alphabet=alphabet, watermark=watermark,
-                             trained_on=trained_on, figures=json_safe(figures))
+    result, trained_on = trainee.train(run, directory=directory, init=init, reporter=ProgressReporter(run, directory),
+                                       options=dict(device=configs.training_device(), seed=run.pk,
+                                                    epochs=run.epochs or configs.epochs(run.kind),
+                                                    max_minutes=run.max_minutes or configs.max_minutes(run.kind)))
+    if result.cancelled:
+        raise TrainingCancelled()
+    figures = {**trainee.figures(result), "train_seconds": round(time.monotonic() - started, 1)}
+    return _register_version(run, best_path=Path(result.best_path), alphabet="".join(result.alphabet),
+                             watermark=watermark, trained_on=trained_on, figures=json_safe(figures))
 
 
-def _train_recognizer(run, directory, init, reporter):
-    from ml.training.recognizer import train_recognizer
+def _train_recognizer(run: TrainingRun, *, directory: Path, init: Path | None, reporter: "ProgressReporter",
+                      options: dict[str, Any]) -> tuple[TrainResult, int]:
+    from ml.recognition.train import train_recognizer
 
     train_samples = data.line_samples(data.verified_lines(project=run.project, split=data.TRAIN_SPLIT))
     val_samples = data.line_samples(data.verified_lines(project=run.project, split=data.VAL_SPLIT))
     result = train_recognizer(train_samples, val_samples, out_dir=directory, config=configs.recognizer_config(),
-                              init=init, epochs=run.epochs or configs.epochs("recognizer"),
-                              device=configs.training_device(), callback=reporter, seed=run.pk,
-                              max_minutes=run.max_minutes or configs.max_minutes("recognizer"),
-                              show_progress=False)
+                              init=init, callback=reporter, show_progress=False, **options)
     return result, len(train_samples)
 
 
-def _train_detector(run, directory, init, reporter):
+def _train_detector(run: TrainingRun, *, directory: Path, init: Path | None, reporter: "ProgressReporter",
+                    options: dict[str, Any]) -> tuple[TrainResult, int]:
     from ml.detection.train import train_detector
 
-    train_pages = [page.as_training_pair() for page in data.page_samples(project=run.project, split=data.TRAIN_SPLIT)]
-    val_pages = [page.as_training_pair() for page in data.page_samples(project=run.project, split=data.VAL_SPLIT)]
+    train_pages = data.page_samples(project=run.project, split=data.TRAIN_SPLIT)
+    val_pages = data.page_samples(project=run.project, split=data.VAL_SPLIT)
     result = train_detector(train_pages, val_pages, out_dir=directory, config=configs.detector_config(), init=init,
-                            epochs=run.epochs or configs.epochs("detector"), device=configs.training_device(),
-                            callback=reporter, seed=run.pk,
-                            max_minutes=run.max_minutes or configs.max_minutes("detector"), show_progress=False)
+                            callback=reporter, show_progress=False, **options)
     return result, sum(len(lines) for _, lines in train_pages)
+
+
+def _recognizer_figures(result: TrainResult) -> dict:
+    best = result.best_metrics
+    return {"best_val_cer": best.get("cer"), "best_val_wer": best.get("wer"), "epochs": result.epochs_completed,
+            "steps": result.steps, "stopped": result.stopped, "train_lines_per_second": result.samples_per_second,
+            "calibration": best.get("calibration")}
+
+
+def _detector_figures(result: TrainResult) -> dict:
+    return {"best_val": result.best_metrics, "epochs": result.epochs_completed, "stopped": result.stopped}
 
 
 class ProgressReporter:
@@ -309,29 +308,20 @@ class Verdict:
 
 
 def judge(*, candidate: ModelVersion, promoted: ModelVersion | None) -> Verdict:
-    project, kind = candidate.project, candidate.kind
+    project, trainee = candidate.project, TRAINEES[candidate.kind]
     margin = project.promotion_margin
     device = configs.training_device()
-    if kind == ModelKind.RECOGNIZER:
-        samples = data.line_samples(data.verified_lines(project=project, split=data.VAL_SPLIT))
-        mine = evaluation.recognizer_scores(_checkpoint_file(candidate), samples, device=device)
-        theirs = (evaluation.recognizer_scores(_checkpoint_file(promoted), samples, device=device) if promoted
-                  else evaluation.empty_prediction_scores(samples))
-        better = mine["cer"] < theirs["cer"] - margin
-        reason = f"val CER {mine['cer']:.4f} vs {theirs['cer']:.4f} ({'promoted' if better else 'kept'}; margin {margin})"
-    else:
-        pages = data.page_samples(project=project, split=data.VAL_SPLIT)
-        mine = evaluation.detector_scores(_checkpoint_file(candidate), pages, device=device)
-        theirs = (evaluation.detector_scores(_checkpoint_file(promoted), pages, device=device) if promoted
-                  else evaluation.empty_detection_scores(pages))
-        better = mine["f1"] > theirs["f1"] + margin
-        reason = f"val F1 {mine['f1']:.4f} vs {theirs['f1']:.4f} ({'promoted' if better else 'kept'}; margin {margin})"
+    validation = trainee.validation_data(project)
+    mine = trainee.scores(model_version_checkpoint(version=candidate), validation, device=device)
+    theirs = (trainee.scores(model_version_checkpoint(version=promoted), validation, device=device) if promoted
+              else trainee.empty_scores(validation))
+    metric = trainee.metric
+    better = (mine[metric] > theirs[metric] + margin if trainee.higher_is_better
+              else mine[metric] < theirs[metric] - margin)
+    reason = (f"val {metric.upper()} {mine[metric]:.4f} vs {theirs[metric]:.4f} "
+              f"({'promoted' if better else 'kept'}; margin {margin})")
     label = promoted.label if promoted else "empty prediction"
     return Verdict(better=better, candidate=mine, baseline=theirs, baseline_label=label, reason=reason)
-
-
-def _checkpoint_file(version: ModelVersion) -> Path:
-    return local_copy(version.checkpoint.name, version.checkpoint_sha256)
 
 
 def _promote(version: ModelVersion) -> None:
@@ -420,3 +410,51 @@ def retrain_policy_check(*, project: Project) -> TrainingRun | None:
     except TrainingRefused:
         return None
     return run if created else None
+
+
+# What differs between model kinds ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trainee:
+    """How one model kind is trained and judged; every other step of a run is the same for all kinds."""
+
+    validation_unit: str                                     # what the validation split must hold enough of
+    validation_count: Callable[[Project], int]
+    validation_needed: Callable[[], int]
+    training_data_problem: Callable[[Project], str | None]   # why training cannot start, or None
+    train: Callable[..., tuple[TrainResult, int]]            # (result, lines trained on)
+    figures: Callable[[TrainResult], dict]
+    validation_data: Callable[[Project], list]
+    scores: Callable[..., dict]                              # (checkpoint, validation data, device=) -> metrics
+    empty_scores: Callable[[list], dict]                     # what predicting nothing scores
+    metric: str                                              # the metric of `scores` that decides promotion
+    higher_is_better: bool
+
+
+def _no_training_lines(project: Project) -> str | None:
+    if not data.verified_lines(project=project, split=data.TRAIN_SPLIT).exists():
+        return "The training split has no human-verified lines yet."
+    return None
+
+
+TRAINEES: dict[str, Trainee] = {
+    ModelKind.RECOGNIZER: Trainee(
+        validation_unit="human-verified lines",
+        validation_count=lambda project: data.verified_lines(project=project, split=data.VAL_SPLIT).count(),
+        validation_needed=lambda: settings.INKLOOP_MIN_VAL_LINES,
+        training_data_problem=_no_training_lines,
+        train=_train_recognizer, figures=_recognizer_figures,
+        validation_data=lambda project: data.line_samples(data.verified_lines(project=project, split=data.VAL_SPLIT)),
+        scores=recognizer_evaluation.recognizer_scores, empty_scores=recognizer_evaluation.empty_prediction_scores,
+        metric="cer", higher_is_better=False),
+    ModelKind.DETECTOR: Trainee(
+        validation_unit="fully verified pages",
+        validation_count=lambda project: data.fully_verified_pages(project=project, split=data.VAL_SPLIT).count(),
+        validation_needed=lambda: settings.INKLOOP_MIN_VAL_PAGES,
+        training_data_problem=lambda project: None,
+        train=_train_detector, figures=_detector_figures,
+        validation_data=lambda project: data.page_samples(project=project, split=data.VAL_SPLIT),
+        scores=detector_evaluation.detector_scores, empty_scores=detector_evaluation.empty_detection_scores,
+        metric="f1", higher_is_better=True),
+}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml.decoding import Decoded
+from ml.recognition.decode import Decoded
 
 MEASURES = ("mean_logprob", "min_char_prob", "mean_entropy", "temperature_scaled")
 
@@ -134,7 +134,8 @@ class CalibrationReport:
         }
 
 
-def calibrate(logits: list[np.ndarray], decoded: list[Decoded], correct: list[bool], line_cers: list[float] | None = None) -> CalibrationReport:
+def calibrate(logits: list[np.ndarray], decoded: list[Decoded], correct: list[bool],
+              line_cers: list[float] | None = None) -> CalibrationReport:
     """Fit the temperature, score every measure, choose the one with the best AUROC.
 
     An early model may read no line (or every line) without error; AUROC is then

@@ -1,7 +1,7 @@
 """CTC decoding of one line's per-frame log-probabilities (T, C); class 0 is the blank.
 
 Both decoders return labels and, for each label, the frames that emit it; confidences
-are computed from those frames (see `ml.confidence`).
+are computed from those frames (see `ml.recognition.confidence`).
 """
 
 from __future__ import annotations

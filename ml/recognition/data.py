@@ -19,7 +19,7 @@ from ml.data.alphabet import Alphabet
 from ml.data.augment import AugmentConfig, augment_line
 from ml.data.lines import LineSample
 from ml.data.preprocess import normalize_line, to_tensor_batch
-from ml.models.recognizer import WIDTH_REDUCTION
+from ml.recognition.model import WIDTH_REDUCTION
 
 
 @dataclass
@@ -47,7 +47,8 @@ def min_width(target: Sequence[int]) -> int:
     return frames_needed(target) * WIDTH_REDUCTION
 
 
-def encode_lines(samples: Sequence[LineSample], alphabet: Alphabet, height: int, horizontal_scale: float = 1.0) -> list[EncodedLine]:
+def encode_lines(samples: Sequence[LineSample], alphabet: Alphabet, height: int,
+                 horizontal_scale: float = 1.0) -> list[EncodedLine]:
     """Normalise every crop once. Lines with no known character are skipped; lines too
     narrow for their text are stretched so CTC can align them."""
     encoded = []
@@ -63,7 +64,8 @@ def encode_lines(samples: Sequence[LineSample], alphabet: Alphabet, height: int,
     return encoded
 
 
-def epoch_batches(widths: Sequence[int], batch_size: int, *, seed: int, epoch: int, max_columns: int | None = None) -> list[list[int]]:
+def epoch_batches(widths: Sequence[int], batch_size: int, *, seed: int, epoch: int,
+                  max_columns: int | None = None) -> list[list[int]]:
     """Indices grouped with lines of similar width (jittered so batches change each
     epoch), batches in random order. Deterministic in (seed, epoch).
 
@@ -77,7 +79,8 @@ def epoch_batches(widths: Sequence[int], batch_size: int, *, seed: int, epoch: i
     widest = 0
     for index in order:
         widest_with = max(widest, widths[index])
-        full = len(batches[-1]) >= batch_size or (max_columns is not None and (len(batches[-1]) + 1) * widest_with > max_columns)
+        too_wide = max_columns is not None and (len(batches[-1]) + 1) * widest_with > max_columns
+        full = len(batches[-1]) >= batch_size or too_wide
         if full and batches[-1]:
             batches.append([])
             widest_with = widths[index]
@@ -86,7 +89,8 @@ def epoch_batches(widths: Sequence[int], batch_size: int, *, seed: int, epoch: i
     return [batches[i] for i in rng.permutation(len(batches)).tolist()]
 
 
-def make_batch(lines: Sequence[EncodedLine], indices: Sequence[int], *, augment: AugmentConfig | None, rng: np.random.Generator) -> Batch:
+def make_batch(lines: Sequence[EncodedLine], indices: Sequence[int], *, augment: AugmentConfig | None,
+               rng: np.random.Generator) -> Batch:
     arrays = []
     for i in indices:
         array = lines[i].array

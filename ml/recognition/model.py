@@ -80,7 +80,8 @@ class LineRecognizer(nn.Module):
             _conv_block(c3, c4, (2, 1)),
         )
         features = c4 * (config.height // 16)
-        self.project = nn.Sequential(nn.Linear(features, config.projection), nn.ReLU(inplace=True), nn.Dropout(config.dropout))
+        self.project = nn.Sequential(nn.Linear(features, config.projection), nn.ReLU(inplace=True),
+                                     nn.Dropout(config.dropout))
         self.lstm = nn.LSTM(
             config.projection,
             config.lstm_hidden,

@@ -13,7 +13,8 @@ import torch
 
 
 class WarmupCosineSchedule:
-    def __init__(self, optimizer: torch.optim.Optimizer, *, peak_lr: float, total_steps: int, warmup_steps: int = 200, final_fraction: float = 0.02) -> None:
+    def __init__(self, optimizer: torch.optim.Optimizer, *, peak_lr: float, total_steps: int, warmup_steps: int = 200,
+                 final_fraction: float = 0.02) -> None:
         self.optimizer = optimizer
         self.peak_lr = peak_lr
         self.total_steps = max(1, total_steps)

@@ -21,11 +21,11 @@ import torch
 from PIL import Image
 
 from ml.checkpoints import load_checkpoint
-from ml.confidence import char_confidences, line_measures, log_softmax
 from ml.data.alphabet import Alphabet
 from ml.data.preprocess import normalize_line, to_tensor_batch
-from ml.decoding import Decoded, beam_search, greedy_decode
-from ml.models.recognizer import LineRecognizer, RecognizerConfig
+from ml.recognition.confidence import char_confidences, line_measures, log_softmax
+from ml.recognition.decode import Decoded, beam_search, greedy_decode
+from ml.recognition.model import LineRecognizer, RecognizerConfig
 
 CHECKPOINT_KIND = "recognizer"
 CHECKPOINT_FORMAT = 1
@@ -39,7 +39,8 @@ class Recognition:
     measures: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"text": self.text, "confidence": self.confidence, "char_confidences": self.char_confidences, "measures": self.measures}
+        return {"text": self.text, "confidence": self.confidence, "char_confidences": self.char_confidences,
+                "measures": self.measures}
 
 
 def recognizer_payload(model: LineRecognizer, alphabet: Alphabet, meta: dict[str, Any]) -> dict[str, Any]:
@@ -64,11 +65,13 @@ def model_from_payload(payload: dict[str, Any]) -> tuple[LineRecognizer, Alphabe
 class Recognizer:
     """Line images in, text and confidences out. Not thread-safe across devices; cheap to build."""
 
-    def __init__(self, model: torch.nn.Module, alphabet: Alphabet, *, meta: dict[str, Any] | None = None, device: str = "cpu", height: int | None = None, horizontal_scale: float | None = None) -> None:
+    def __init__(self, model: torch.nn.Module, alphabet: Alphabet, *, meta: dict[str, Any] | None = None,
+                 device: str = "cpu", height: int | None = None, horizontal_scale: float | None = None) -> None:
         """`model` is a LineRecognizer or its TorchScript export (then give `height` and `horizontal_scale`)."""
         self.device = torch.device(device)
         self.height = height if height is not None else model.config.height
-        self.horizontal_scale = float(horizontal_scale if horizontal_scale is not None else model.config.horizontal_scale)
+        scale = horizontal_scale if horizontal_scale is not None else model.config.horizontal_scale
+        self.horizontal_scale = float(scale)
         self.model = model.to(self.device).eval()
         self.alphabet = alphabet
         self.meta = dict(meta or {})
@@ -98,7 +101,8 @@ class Recognizer:
                 results[i] = logits[row, : int(lengths[row])].numpy()
         return results  # type: ignore[return-value]
 
-    def recognize(self, images: Sequence[Image.Image], *, batch_size: int = 16, beam_width: int = 0) -> list[Recognition]:
+    def recognize(self, images: Sequence[Image.Image], *, batch_size: int = 16,
+                  beam_width: int = 0) -> list[Recognition]:
         """Line crops (any mode) → one Recognition each. beam_width 0 = greedy decoding."""
         arrays = [self.prepare(image) for image in images]
         return [self.read(logits, beam_width=beam_width) for logits in self.line_logits(arrays, batch_size=batch_size)]

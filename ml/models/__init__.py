@@ -1,1 +1,0 @@
-"""Neural network modules: plain `nn.Module`s configured by dataclasses."""

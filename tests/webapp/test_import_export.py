@@ -111,8 +111,10 @@ def test_importing_the_same_pages_again_adds_nothing(manager_client, project, cr
 
     again = post_import(manager_client, project.pk, files)
 
-    assert again.status_code == 201
+    assert again.status_code == 200, again.data  # nothing new, nothing lost
     assert (again.data["pages_created"], again.data["pages_existing"], again.data["lines_created"]) == (0, 2, 0)
+    assert [(f["file"], f["status"]) for f in again.data["files"]] == [
+        (f"{stem}.xml", "unchanged") for stem in sorted(CREMMA_STEMS[:2])]
     assert sorted(p["id"] for p in again.data["pages"]) == sorted(p["id"] for p in first.data["pages"])
     assert sorted(Line.objects.values_list("id", "text", "version")) == lines
 

@@ -1,10 +1,12 @@
 """Imports as real HTR tools export them: Transkribus collections (PAGE 2013 in page/, images beside,
 mets.xml and metadata.xml), eScriptorium ALTO with points outside the page, lines that cannot be
-stored, images that are already pages, zips larger than the upload limit."""
+stored, images that are already pages, zips larger than the upload limit, and a project's own
+export imported back under the same names."""
 
 from __future__ import annotations
 
 import io
+import json
 import random
 import zipfile
 from pathlib import Path
@@ -19,6 +21,8 @@ from ml.data.layout import read_layout
 from tests.webapp.conftest import png_bytes, upload
 from webapp.corpus import services
 from webapp.corpus.models import Line, LineRevision, Page, RevisionAction
+from webapp.corpus.transfer import MANIFEST_NAME
+from webapp.projects.services import project_create
 
 pytestmark = pytest.mark.django_db
 
@@ -310,3 +314,47 @@ def test_a_zip_over_the_upload_limit_imports_under_the_import_limit(manager_clie
     refused = post_import(manager_client, project.pk, [("wills.zip", archive)])
     assert refused.status_code == 400 and "wills.zip is" in refused.data["detail"]
     assert "per archive" in refused.data["detail"]
+
+
+# A project's own export, imported back ------------------------------------------------------------
+
+
+def test_export_keeps_file_names_and_imports_back_into_a_new_project_as_the_same_pages(manager_client, manager,
+                                                                                     project):
+    tiff = io.BytesIO()
+    Image.new("L", (120, 80), 90).save(tiff, "TIFF")
+    originals = {  # original name -> image
+        "page (1).png": png_bytes(shade=10), "box 1/page (1).png": png_bytes(shade=20),
+        "Scan.png": png_bytes(shade=30), "scan.PNG": png_bytes(shade=40), "note: 3?.png": png_bytes(shade=50),
+        "notes.tif": tiff.getvalue(),
+    }
+    files = []
+    for number, (name, data) in enumerate(originals.items()):
+        folder, _, base = name.rpartition("/")
+        xml_name = f"{folder}/{number}.xml" if folder else f"{number}.xml"
+        files += [(name, data), (xml_name, alto([(f"line of {name}", (5, 5, 100, 30 + number))], base))]
+    imported = post_import(manager_client, project.pk, [("mine.zip", zip_bytes(files))])
+    assert imported.status_code == 201 and imported.data["pages_created"] == 6, imported.data
+    Page.objects.filter(project=project, original_name="Scan.png").update(group="letters of 1916")
+
+    exported = manager_client.get(f"/api/projects/{project.pk}/export/", {"format": "alto"})
+    archive = zipfile.ZipFile(io.BytesIO(exported.content))
+    assert sorted(archive.namelist()) == sorted([
+        "page (1).png", "page (1).xml", "box 1/page (1).png", "box 1/page (1).xml", "Scan.png", "Scan.xml",
+        "scan (2).PNG", "scan (2).xml", "note_ 3_.png", "note_ 3_.xml", "notes.png", "notes.xml", MANIFEST_NAME])
+    manifest = json.loads(archive.read(MANIFEST_NAME))
+    assert {"image": "note_ 3_.png", "xml": "note_ 3_.xml", "name": "note: 3?.png",
+            "group": "note: 3?"} in manifest["pages"]
+
+    fresh = project_create(creator=manager, name="Back again", use_base_models=False)
+    response = post_import(manager_client, fresh.pk, [("export.zip", exported.content)])
+
+    assert response.status_code == 201, response.data
+    assert response.data["files_skipped"] == 0 and response.data["pages_created"] == 6
+
+    def pages(of) -> dict[str, tuple]:
+        return {page.original_name: (page.sha256, page.group, page.width, page.height, lines_of(page))
+                for page in Page.objects.filter(project=of)}
+
+    assert pages(fresh) == pages(project)
+    assert sorted(pages(fresh)) == sorted(originals)

@@ -447,37 +447,90 @@ def page_annotation(page: Page, *, image_filename: str) -> PageAnnotation:
     return PageAnnotation(image_filename=image_filename, width=page.width, height=page.height, lines=lines)
 
 
-def export_file_stems(pages: Sequence[Page]) -> dict[int, str]:
-    """A readable, unique file stem per page: its upload name, made safe for a zip."""
-    stems: dict[int, str] = {}
-    used: set[str] = set()
+@dataclass(frozen=True)
+class ExportName:
+    stem: str          # the page's path in the zip without its extension: "box 1/page (1)"
+    image_suffix: str  # ".jpg", or the page's own spelling of it (".JPG", ".jpeg") when that is its format
+
+    @property
+    def image(self) -> str:
+        return self.stem + self.image_suffix
+
+
+# Characters that some system's file names cannot hold; control characters are refused as well.
+_UNSAFE_CHARACTERS = set('/\\:*?"<>|')
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)), *(f"LPT{n}" for n in range(1, 10))}
+_SUFFIXES_BY_EXTENSION = {".jpg": (".jpg", ".jpeg"), ".png": (".png",)}
+
+
+def export_names(pages: Sequence[Page]) -> dict[int, ExportName]:
+    """Each page's path in an export zip: its original name (folders included) wherever that is a safe
+    file name on every system, else the name with the unsafe characters replaced; names that would
+    clash (ignoring case, as Windows and macOS do) get " (2)", " (3)"... The manifest maps them back."""
+    wanted = {page.pk: _safe_name(page) for page in pages}
+    counts: dict[str, int] = {}
+    for name in wanted.values():
+        counts[name.stem.casefold()] = counts.get(name.stem.casefold(), 0) + 1
+    used = {name.stem.casefold() for name in wanted.values() if counts[name.stem.casefold()] == 1}
+    names: dict[int, ExportName] = {}
     for page in pages:
-        base = PurePosixPath(page.original_name.replace("#", "_").replace("\\", "/")).name
-        stem = "".join(char if char.isalnum() or char in "-_." else "_" for char in PurePosixPath(base).stem) or "page"
-        if stem in used:
-            stem = f"{stem}_{page.pk}"
-        used.add(stem)
-        stems[page.pk] = stem
-    return stems
+        name = wanted[page.pk]
+        if counts[name.stem.casefold()] > 1:
+            number = 1
+            candidate = name.stem
+            while candidate.casefold() in used:
+                number += 1
+                candidate = f"{name.stem} ({number})"
+            used.add(candidate.casefold())
+            name = ExportName(candidate, name.image_suffix)
+        names[page.pk] = name
+    return names
+
+
+def _safe_name(page: Page) -> ExportName:
+    segments = [_safe_segment(segment) for segment in page.original_name.replace("\\", "/").split("/") if segment]
+    last = segments.pop() if segments else "page"
+    suffix = PurePosixPath(last).suffix
+    own_spellings = _SUFFIXES_BY_EXTENSION.get(page.extension, (page.extension,))
+    if suffix.lower() in IMAGE_SUFFIXES:
+        last = last[: -len(suffix)] or "page"
+    image_suffix = suffix if suffix.lower() in own_spellings else page.extension
+    return ExportName("/".join([*segments, _safe_segment(last)]), image_suffix)
+
+
+def _safe_segment(segment: str) -> str:
+    text = "".join("_" if char in _UNSAFE_CHARACTERS or unicodedata.category(char).startswith("C") else char
+                   for char in unicodedata.normalize("NFC", segment)).strip().rstrip(".")[:120]
+    if not text or text.startswith(".") or is_junk_path(text) or text == "__MACOSX":
+        text = "_" + text  # hidden and junk names are left out when a zip is unpacked or imported
+    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
+        text = "_" + text
+    return text
 
 
 def pages_export(*, pages: Sequence[Page], fmt: str, include_images: bool = True) -> bytes:
-    """A zip with one XML (or .txt) file per page and, for XML, the page images beside them."""
+    """A zip with one XML (or .txt) file per page and, for XML, the page images beside them and
+    a manifest of the pages' original names and groups (MANIFEST_NAME)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}.")
-    stems = export_file_stems(pages)
+    names = export_names(pages)
+    manifest = []
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for page in pages:
-            stem = stems[page.pk]
-            image_name = f"{stem}{page.extension}"
+            name = names[page.pk]
             if fmt == "text":
                 text = "\n".join(page.lines.order_by("order", "id").values_list("text", flat=True))
-                archive.writestr(f"{stem}.txt", text + "\n" if text else "")
+                archive.writestr(f"{name.stem}.txt", text + "\n" if text else "")
                 continue
-            layout = page_annotation(page, image_filename=image_name)
-            archive.writestr(f"{stem}.xml", write_alto(layout) if fmt == "alto" else write_page_xml(layout))
+            layout = page_annotation(page, image_filename=PurePosixPath(name.image).name)
+            archive.writestr(f"{name.stem}.xml", write_alto(layout) if fmt == "alto" else write_page_xml(layout))
+            manifest.append({"image": name.image, "xml": f"{name.stem}.xml", "name": page.original_name,
+                             "group": page.group})
             if include_images:
                 with page.image.open("rb") as handle:
-                    archive.writestr(image_name, handle.read(), compress_type=zipfile.ZIP_STORED)
+                    archive.writestr(name.image, handle.read(), compress_type=zipfile.ZIP_STORED)
+        if fmt != "text":
+            archive.writestr(MANIFEST_NAME, json.dumps({"format": MANIFEST_FORMAT, "pages": manifest},
+                                                       ensure_ascii=False, indent=1))
     return buffer.getvalue()

@@ -1,7 +1,7 @@
 """Imports as real HTR tools export them: Transkribus collections (PAGE 2013 in page/, images beside,
 mets.xml and metadata.xml), eScriptorium ALTO with points outside the page, lines that cannot be
-stored, images that are already pages, zips larger than the upload limit, and a project's own
-export imported back under the same names."""
+stored, images that are already pages, zips larger than the upload limit, the import_layout
+command, and a project's own export imported back under the same names."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import io
 import json
 import random
 import zipfile
+from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from PIL import Image
 
@@ -314,6 +316,35 @@ def test_a_zip_over_the_upload_limit_imports_under_the_import_limit(manager_clie
     refused = post_import(manager_client, project.pk, [("wills.zip", archive)])
     assert refused.status_code == 400 and "wills.zip is" in refused.data["detail"]
     assert "per archive" in refused.data["detail"]
+
+
+def test_the_import_layout_command_imports_folders_and_zips_and_can_run_again(project, manager, tmp_path):
+    folder = tmp_path / "collection"
+    for name, data in small_collection(2):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    archive = tmp_path / "more.zip"
+    archive.write_bytes(zip_bytes([(f"more/{name.split('/')[1].replace('will-', 'more-')}", data)
+                                   for name, data in small_collection(3)[4:]]))
+    out, err = StringIO(), StringIO()
+
+    call_command("import_layout", str(project.pk), str(folder), str(archive), "--user", manager.username,
+                 stdout=out, stderr=err)
+
+    names = sorted(Page.objects.filter(project=project).values_list("original_name", flat=True))
+    assert names == ["more/more-2.jpg", "wills/will-0.jpg", "wills/will-1.jpg"]
+    assert Line.objects.filter(page__project=project, verified_by=manager).count() == 3
+    assert "3 pages created with 3 lines" in out.getvalue()
+    assert "3/3" in err.getvalue()  # the progress bar
+
+    again = StringIO()
+    call_command("import_layout", project.name, str(folder), str(archive), "--user", manager.username, stdout=again,
+                 stderr=StringIO())
+    assert "0 pages created with 0 lines; 3 files already imported" in again.getvalue()
+    assert Page.objects.filter(project=project).count() == 3
+
+    with pytest.raises(CommandError, match="no-such-folder is neither a folder nor a file"):
+        call_command("import_layout", str(project.pk), str(tmp_path / "no-such-folder"), stdout=out, stderr=err)
 
 
 # A project's own export, imported back ------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import stat
 import struct
@@ -31,6 +32,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
+from typing import BinaryIO
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -41,10 +43,13 @@ __all__ = [
     "IngestLimits",
     "PageImage",
     "UploadRejected",
+    "ZipReader",
     "ingest_image",
     "ingest_upload",
+    "is_junk_path",
     "iter_zip_members",
     "open_checked_image",
+    "open_zip",
 ]
 
 
@@ -68,6 +73,9 @@ class IngestLimits:
     max_total_uncompressed_bytes: int = 2 * 1024**3  # zip: sum of declared AND actually read sizes
     max_compression_ratio: int = 200  # zip entry: file_size / compress_size above this -> zip bomb
     pdf_render_dpi: int = 200
+    # A zip read member by member from disk (layout imports): its own size may be far over
+    # max_upload_bytes, since only one member at a time is ever in memory. None: max_upload_bytes.
+    max_archive_bytes: int | None = None
 
 
 _EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif"}
@@ -221,13 +229,96 @@ def iter_zip_members(
     Directories and OS junk (__MACOSX/, .DS_Store, Thumbs.db, hidden files) are skipped.
     """
     _check_size(data, name, limits)
-    if _sniff_kind(data) != _ZIP:
-        raise _not_accepted(data, name, "a zip archive")
-    archive = _open_zip(data, name)
-    members = _checked_members(archive, name, limits)
-    budget = _ReadBudget(name, limits.max_total_uncompressed_bytes)
-    for path, info in members:
-        yield path, _read_member(archive, info, path, name, budget)
+    reader = open_zip(data, name, limits=limits)
+    for path in reader.paths:
+        yield path, reader.read(path)
+
+
+class ZipReader:
+    """A zip whose central directory has been checked, read one member at a time.
+
+    Only the member being read is ever in memory, so an archive on disk may be far larger
+    than memory: what bounds it is `max_archive_bytes` (its own size), the total it unpacks
+    to (`max_total_uncompressed_bytes`, counted as members are actually read) and
+    `max_upload_bytes` for each member.
+    """
+
+    def __init__(self, archive: zipfile.ZipFile, name: str, limits: IngestLimits) -> None:
+        self.name = name
+        self._archive = archive
+        self._limits = limits
+        self._members = dict(_checked_members(archive, name, limits))
+        self._budget = _ReadBudget(name, limits.max_total_uncompressed_bytes)
+
+    @property
+    def paths(self) -> list[str]:
+        """The regular, non-junk members in sorted path order."""
+        return list(self._members)
+
+    def size(self, path: str) -> int:
+        return self._members[path].file_size
+
+    def head(self, path: str, size: int = 64) -> bytes:
+        """The first bytes of a member (to tell what it is), outside the read budget."""
+        try:
+            with self._archive.open(self._members[path]) as stream:
+                return stream.read(size)
+        except (NotImplementedError, zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, struct.error):
+            return b""  # read() will say what is wrong with it, if it is ever needed
+
+    def read(self, path: str) -> bytes:
+        info = self._members[path]
+        if info.file_size > self._limits.max_upload_bytes:
+            raise UploadRejected(
+                f"{self.name}: entry '{path}' is {_format_bytes(info.file_size)}; the limit is "
+                f"{_format_bytes(self._limits.max_upload_bytes)} per file."
+            )
+        return _read_member(self._archive, info, path, self.name, self._budget)
+
+    def close(self) -> None:
+        self._archive.close()
+
+
+def open_zip(
+    source: bytes | BinaryIO | str | os.PathLike, name: str, *, limits: IngestLimits = IngestLimits()
+) -> ZipReader:
+    """Open a zip given as bytes, as a seekable binary file or as a path, and check its
+    central directory (paths, links, encryption, compression ratios, declared sizes) without
+    reading any member. UploadRejected says what is wrong."""
+    limit = limits.max_archive_bytes or limits.max_upload_bytes
+    if isinstance(source, (bytes, bytearray)):
+        size, head, opened = len(source), bytes(source[:8]), BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)):
+        size, opened = os.path.getsize(source), os.fspath(source)  # zipfile opens (and closes) the path itself
+        with open(source, "rb") as stream:
+            head = stream.read(8)
+    else:
+        source.seek(0, os.SEEK_END)
+        size = source.tell()
+        source.seek(0)
+        head = source.read(8)
+        source.seek(0)
+        opened = source
+    if size == 0:
+        raise UploadRejected(f"{name} is empty.")
+    if size > limit:
+        raise UploadRejected(f"{name} is {_format_bytes(size)}; the limit is {_format_bytes(limit)} per archive.")
+    if _sniff_kind(head) != _ZIP:
+        raise _not_accepted(head, name, "a zip archive")
+    try:
+        archive = zipfile.ZipFile(opened)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error) as error:
+        raise UploadRejected(f"{name} is not a readable zip archive ({_short(error)}).") from None
+    try:
+        return ZipReader(archive, name, limits)
+    except BaseException:
+        archive.close()
+        raise
+
+
+def is_junk_path(path: str) -> bool:
+    """OS junk that archives and folders carry: __MACOSX/, .DS_Store, Thumbs.db, hidden files."""
+    return _is_junk(path)
 
 
 # ----------------------------------------------------------------- common checks

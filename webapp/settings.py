@@ -149,6 +149,7 @@ STORAGES = {
 
 # Uploads: Django spools anything over this to a temp file; our own limits are in INKLOOP_*.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 2000
 
@@ -217,6 +218,12 @@ LOGGING = {
 INKLOOP_MAX_UPLOAD_BYTES = env_int("INKLOOP_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 INKLOOP_MAX_IMAGE_PIXELS = env_int("INKLOOP_MAX_IMAGE_PIXELS", 80_000_000)
 INKLOOP_MAX_LINE_TEXT = env_int("INKLOOP_MAX_LINE_TEXT", 2000)
+# ALTO/PAGE imports (API and `manage.py import_layout`) read a zip from disk one file at a time, so
+# a whole collection fits in one: these bound the zip, what it unpacks to and its pages. Each image
+# or XML in it still has INKLOOP_MAX_UPLOAD_BYTES. An upload is spooled to FILE_UPLOAD_TEMP_DIR.
+INKLOOP_MAX_IMPORT_BYTES = env_int("INKLOOP_MAX_IMPORT_BYTES", 20 * 1024**3)
+INKLOOP_MAX_IMPORT_UNPACKED_BYTES = env_int("INKLOOP_MAX_IMPORT_UNPACKED_BYTES", 2 * INKLOOP_MAX_IMPORT_BYTES)
+INKLOOP_MAX_IMPORT_PAGES = env_int("INKLOOP_MAX_IMPORT_PAGES", 100_000)
 INKLOOP_SIGNED_URL_MAX_AGE = env_int("INKLOOP_SIGNED_URL_MAX_AGE", 24 * 3600)
 
 # Training and the model registry (see webapp/training/services.py).

@@ -39,9 +39,12 @@ __all__ = [
     "LineAnnotation",
     "PageAnnotation",
     "SkippedLine",
+    "ClippedLine",
     "LayoutFormatError",
+    "NotALayoutError",
     "read_layout",
     "check_inside_image",
+    "clip_to_image",
     "write_alto",
     "write_page_xml",
     "pair_layouts_with_images",
@@ -85,6 +88,14 @@ class SkippedLine:
 
 
 @dataclass
+class ClippedLine:
+    """A TextLine whose coordinates reached outside the image and were moved onto its edge."""
+
+    id: str | None
+    reason: str  # for end users: "bbox (948, -1, 1278, 135) clipped to (948, 0, 1278, 135) ..."
+
+
+@dataclass
 class PageAnnotation:
     image_filename: str  # basename named by the XML
     width: int
@@ -94,10 +105,18 @@ class PageAnnotation:
     # Degenerate lines (fewer than 3 polygon points, zero-area box) found while reading:
     # real exports carry a few, and one must not cost its whole page or folder.
     skipped: list[SkippedLine] = field(default_factory=list)
+    # Lines clip_to_image moved inside the image (HTR tools often write points a few
+    # pixels, sometimes hundreds, beyond the page).
+    clipped: list[ClippedLine] = field(default_factory=list)
 
 
 class LayoutFormatError(ValueError):
     """A layout file that cannot be used; the message is meant for end users."""
+
+
+class NotALayoutError(LayoutFormatError):
+    """Well-formed XML that is neither ALTO nor PAGE: the METS and metadata files that
+    Transkribus and eScriptorium exports carry beside the pages. Callers may skip it."""
 
 
 class _DegenerateLine(Exception):
@@ -143,7 +162,7 @@ def read_layout(source: bytes | str | os.PathLike, *, name: str = "") -> PageAnn
                 f"supported are {', '.join(sorted(PAGE_NAMESPACES))}"
             )
         return _read_page(root, namespace, page_format, label)
-    raise LayoutFormatError(
+    raise NotALayoutError(
         f"{label}: root element <{local}>"
         + (f" in namespace {namespace!r}" if namespace else "")
         + " is neither ALTO (<alto>) nor PAGE XML (<PcGts>)"
@@ -747,6 +766,52 @@ def check_inside_image(page: PageAnnotation) -> None:
                         f"{page.image_filename}: {who} {what} point ({x}, {y}) falls outside the "
                         f"{page.width}x{page.height} image"
                     )
+
+
+def clip_to_image(page: PageAnnotation) -> PageAnnotation:
+    """``page`` with every coordinate outside ``0..width`` x ``0..height`` moved onto the
+    image's edge; each line so changed is listed in ``clipped``.
+
+    Points are clamped one by one, not intersected with the image as shapes: the lines HTR
+    tools write past the edge are bands that overshoot by some pixels, for which the two
+    agree. A line with no area left inside the image (wholly outside, or flat along an
+    edge) is moved to ``skipped`` instead. A baseline that collapses to one point is dropped.
+    """
+    width, height = page.width, page.height
+    lines, clipped, skipped = [], list(page.clipped), list(page.skipped)
+
+    def clamp(point: Point) -> Point:
+        return min(max(point[0], 0), width), min(max(point[1], 0), height)
+
+    for line in page.lines:
+        points = [(line.bbox[0], line.bbox[1]), (line.bbox[2], line.bbox[3])]
+        points += list(line.polygon or ()) + list(line.baseline or ())
+        overshoot = max(max(-x, -y, x - width, y - height) for x, y in points)
+        if overshoot <= 0:
+            lines.append(line)
+            continue
+        (x0, y0), (x1, y1) = clamp(line.bbox[:2]), clamp(line.bbox[2:])
+        polygon = [clamp(point) for point in line.polygon] if line.polygon else None
+        baseline = [clamp(point) for point in line.baseline] if line.baseline else None
+        if baseline is not None and len(set(baseline)) < 2:
+            baseline = None
+        outside = f"reaches {overshoot} px outside the {width}x{height} image"
+        if x1 <= x0 or y1 <= y0 or (polygon and _has_no_area(polygon)):
+            skipped.append(SkippedLine(line.id, f"{outside} and has no area inside it"))
+            continue
+        bbox = (x0, y0, x1, y1)
+        moved = [f"bbox {line.bbox} clipped to {bbox}"] if bbox != line.bbox else []
+        moved += [f"{what} points moved onto the edge" for what, before, after in
+                  (("polygon", line.polygon, polygon), ("baseline", line.baseline, baseline)) if before != after]
+        clipped.append(ClippedLine(line.id, f"{outside}: {'; '.join(moved)}"))
+        lines.append(LineAnnotation(bbox=bbox, text=line.text, polygon=polygon, baseline=baseline, id=line.id))
+    return PageAnnotation(image_filename=page.image_filename, width=width, height=height, lines=lines,
+                          format=page.format, skipped=skipped, clipped=clipped)
+
+
+def _has_no_area(polygon: list[Point]) -> bool:
+    x0, y0, x1, y1 = _bounds(polygon)
+    return x1 <= x0 or y1 <= y0 or len(set(polygon)) < 3
 
 
 # ------------------------------------------------------------------ folder helpers

@@ -7,8 +7,10 @@ import pytest
 from ml.data.layout import (
     LayoutFormatError,
     LineAnnotation,
+    NotALayoutError,
     PageAnnotation,
     check_inside_image,
+    clip_to_image,
     group_of,
     pair_layouts_with_images,
     read_layout,
@@ -282,6 +284,9 @@ def test_non_layout_root_is_refused():
         "upload.xml: root element <mets> in namespace 'http://www.loc.gov/METS/' "
         "is neither ALTO (<alto>) nor PAGE XML (<PcGts>)"
     )
+    # Its own kind, so that importers can skip the METS and metadata files exports carry.
+    with pytest.raises(NotALayoutError):
+        read_layout(b"<trpDocMetadata><docId>1</docId></trpDocMetadata>")
 
 
 def test_unknown_page_namespace_is_refused():
@@ -358,6 +363,36 @@ def test_check_inside_image_accepts_exact_bounds_and_names_the_line_outside():
     )
     with pytest.raises(LayoutFormatError, match=r"line 2 polygon point \(20, 51\)"):
         check_inside_image(page)
+
+
+def test_clip_to_image_moves_points_onto_the_edge_and_skips_what_has_no_area_inside():
+    page = PageAnnotation(image_filename="p.jpg", width=100, height=50, lines=[
+        LineAnnotation(bbox=(10, 10, 90, 40), text="inside", id="a"),
+        LineAnnotation(bbox=(10, -3, 90, 20), text="above", polygon=[(10, -3), (90, -3), (90, 20), (10, 20)],
+                       baseline=[(10, 18), (90, 18)], id="b"),
+        LineAnnotation(bbox=(60, 10, 400, 20), text="far right", baseline=[(101, 15), (400, 15)], id="c"),
+        LineAnnotation(bbox=(120, 10, 200, 20), text="beside the page", id="d"),
+        LineAnnotation(bbox=(10, 30, 40, 60), text="flat", polygon=[(10, 50), (40, 50), (40, 60)], id="e"),
+    ])
+
+    clipped = clip_to_image(page)
+
+    assert [line.id for line in clipped.lines] == ["a", "b", "c"]
+    assert clipped.lines[0] is page.lines[0]
+    assert clipped.lines[1].bbox == (10, 0, 90, 20)
+    assert clipped.lines[1].polygon == [(10, 0), (90, 0), (90, 20), (10, 20)]
+    assert (clipped.lines[2].bbox, clipped.lines[2].baseline) == ((60, 10, 100, 20), None)  # one point left
+    assert [(line.id, line.reason) for line in clipped.clipped] == [
+        ("b", "reaches 3 px outside the 100x50 image: bbox (10, -3, 90, 20) clipped to (10, 0, 90, 20); "
+              "polygon points moved onto the edge"),
+        ("c", "reaches 300 px outside the 100x50 image: bbox (60, 10, 400, 20) clipped to (60, 10, 100, 20); "
+              "baseline points moved onto the edge"),
+    ]
+    assert [(line.id, line.reason) for line in clipped.skipped] == [
+        ("d", "reaches 100 px outside the 100x50 image and has no area inside it"),
+        ("e", "reaches 10 px outside the 100x50 image and has no area inside it"),
+    ]
+    check_inside_image(clipped)
 
 
 # --------------------------------------------------------------------- round trips

@@ -14,6 +14,7 @@ from PIL import Image
 from ml.data.layout import read_layout
 from tests.webapp.conftest import png_bytes
 from webapp.corpus.models import Line, Page
+from webapp.corpus.transfer import MANIFEST_NAME
 from webapp.projects.models import Membership, Role
 from webapp.projects.services import project_create
 
@@ -111,8 +112,10 @@ def test_importing_the_same_pages_again_adds_nothing(manager_client, project, cr
 
     again = post_import(manager_client, project.pk, files)
 
-    assert again.status_code == 201
+    assert again.status_code == 200, again.data  # nothing new, nothing lost
     assert (again.data["pages_created"], again.data["pages_existing"], again.data["lines_created"]) == (0, 2, 0)
+    assert [(f["file"], f["status"]) for f in again.data["files"]] == [
+        (f"{stem}.xml", "unchanged") for stem in sorted(CREMMA_STEMS[:2])]
     assert sorted(p["id"] for p in again.data["pages"]) == sorted(p["id"] for p in first.data["pages"])
     assert sorted(Line.objects.values_list("id", "text", "version")) == lines
 
@@ -207,7 +210,8 @@ def test_export_xml_holds_an_xml_and_the_image_per_page(fmt, manager_client, imp
     archive = export(manager_client, imported.pk, fmt)
 
     stems = CREMMA_STEMS[:3]
-    assert sorted(archive.namelist()) == sorted([f"{s}.xml" for s in stems] + [f"{s}.jpg" for s in stems])
+    assert sorted(archive.namelist()) == sorted([f"{s}.xml" for s in stems] + [f"{s}.jpg" for s in stems]
+                                                + [MANIFEST_NAME])
     for stem in stems:
         page = page_by_stem(imported, stem)
         assert archive.read(f"{stem}.jpg") == (Path(settings.MEDIA_ROOT) / page.image.name).read_bytes()

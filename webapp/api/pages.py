@@ -95,19 +95,41 @@ class PageDetailApi(APIView):
 class LayoutImportApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request=PageUploadIn, responses={201: ImportOut},
-                   description="ALTO (v2-v4) or PAGE XML (2013, 2019) files with their images, loose or zipped.")
+    @extend_schema(request=PageUploadIn, responses={201: ImportOut, 200: ImportOut, 409: ImportOut},
+                   description="ALTO (v2-v4) or PAGE XML (2013, 2019) files with their images, loose or zipped "
+                               "(a zip is read from disk one file at a time, up to INKLOOP_MAX_IMPORT_BYTES). "
+                               "`files` says per file what was created, clipped, skipped and why. 201: something "
+                               "was stored; 200: everything was there already; 409: nothing was stored because "
+                               "the images are already pages with other lines.")
     def post(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
-        result = transfer.layout_import(project=project, user=request.user, files=read_uploads(request),
+        uploads = request.FILES.getlist("files")
+        if not uploads:
+            raise ValidationError({"files": "Attach one or more files in the multipart field 'files'."})
+        # The uploaded files as they are (Django spools large ones to disk): never read whole here.
+        result = transfer.layout_import(project=project, user=request.user,
+                                        files=[(upload.name, upload) for upload in uploads],
                                         group=request.data.get("group") or None)
-        pages = []
-        for item in result.stored:
-            item.page.created = item.created
-            pages.append(item.page)
-        body = {"pages_created": result.pages_created, "pages_existing": len(pages) - result.pages_created,
-                "lines_created": result.lines_created, "pages": pages, "skipped_lines": result.skipped_lines}
-        return Response(ImportOut(body, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        if result.stored_anything:
+            code = status.HTTP_201_CREATED
+        elif result.files_not_imported:
+            code = status.HTTP_409_CONFLICT
+        else:
+            code = status.HTTP_200_OK
+        return Response(ImportOut(import_body(result), context={"request": request}).data, status=code)
+
+
+def import_body(result: transfer.ImportResult) -> dict:
+    pages = []
+    for page, created in result.pages:
+        page.created = created
+        pages.append(page)
+    return {"detail": result.summary(), "pages_created": result.pages_created,
+            "pages_existing": result.pages_existing, "pages_merged": result.pages_merged,
+            "lines_created": result.lines_created, "lines_clipped": result.lines_clipped,
+            "lines_skipped": result.lines_skipped, "files_skipped": result.files_skipped,
+            "files_not_imported": result.files_not_imported, "pages": pages,
+            "skipped_lines": result.skipped_lines, "files": result.files}
 
 
 EXPORT_PARAMETER = OpenApiParameter("format", str, enum=list(transfer.EXPORT_FORMATS), default="alto")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from webapp.corpus import transfer
 from webapp.corpus.models import Line, LineRevision, Page
 from webapp.corpus.signing import page_image_url
 from webapp.projects.models import Membership, Project
@@ -147,10 +148,47 @@ class SkippedLineOut(serializers.Serializer):
     reason = serializers.CharField()
 
 
-class ImportOut(serializers.Serializer):
-    pages_created = serializers.IntegerField()
-    pages_existing = serializers.IntegerField()
+class LineNoteOut(serializers.Serializer):
+    line = serializers.CharField(allow_null=True, help_text="The line's XML id, when it has one.")
+    reason = serializers.CharField()
+
+
+class ImportFileOut(serializers.Serializer):
+    file = serializers.CharField(help_text="The file's path in the import (zip member or upload name).")
+    status = serializers.ChoiceField(choices=transfer.FileStatus.CHOICES, help_text=(
+        "created: a new page; merged: its image was already a page without a person's lines, which now has "
+        "this file's lines; unchanged: its image was already a page with these lines; conflict: not imported, "
+        "its image is already a page with other lines; skipped: not a page (XML that is neither ALTO nor PAGE, "
+        "a file no XML names)."))
+    detail = serializers.CharField(allow_blank=True)
+    image = serializers.CharField(allow_null=True, help_text="The image the XML was paired with.")
+    page_id = serializers.IntegerField(source="page.pk", allow_null=True, default=None)
     lines_created = serializers.IntegerField()
+    lines_clipped = serializers.SerializerMethodField()
+    lines_skipped = serializers.SerializerMethodField()
+    clipped_lines = LineNoteOut(many=True, help_text="Lines that reached outside the image, clipped to it.")
+    skipped_lines = LineNoteOut(many=True, help_text="Lines not imported (no area, or text that cannot be "
+                                                     "stored); the rest of the page is imported.")
+
+    def get_lines_clipped(self, item) -> int:
+        return len(item.clipped_lines)
+
+    def get_lines_skipped(self, item) -> int:
+        return len(item.skipped_lines)
+
+
+class ImportOut(serializers.Serializer):
+    detail = serializers.CharField(help_text="What the import did, in one sentence.")
+    pages_created = serializers.IntegerField()
+    pages_existing = serializers.IntegerField(help_text="Files whose image was already a page.")
+    pages_merged = serializers.IntegerField(help_text="Existing pages without a person's lines that got a "
+                                                      "file's lines.")
+    lines_created = serializers.IntegerField()
+    lines_clipped = serializers.IntegerField()
+    lines_skipped = serializers.IntegerField()
+    files_skipped = serializers.IntegerField()
+    files_not_imported = serializers.IntegerField(help_text="Files in conflict with a page's lines (see files).")
     pages = PageUploadOut(many=True)
-    skipped_lines = SkippedLineOut(many=True, help_text="Lines not imported because their geometry encloses no "
-                                                        "area (e.g. a two-point polygon); their pages are imported.")
+    skipped_lines = SkippedLineOut(many=True, help_text="Every line not imported, with its file, id and reason; "
+                                                        "their pages are imported.")
+    files = ImportFileOut(many=True, help_text="Per file: what was created, clipped, skipped and why.")

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Iterable, Protocol, Sequence
+from typing import Iterable, Iterator, Protocol, Sequence
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -52,10 +53,25 @@ class PageLinesConflict(Exception):
         self.stale_ids = stale_ids
 
 
+class PageOutcome:
+    """What storing one page did."""
+
+    CREATED = "created"        # a new page (with its lines)
+    EXISTING = "existing"      # the image was already a page; nothing asked to go onto it
+    MERGED = "merged"          # the image was already a page without a person's lines: the lines went onto it
+    UNCHANGED = "unchanged"    # the image was already a page with these very lines
+    CONFLICT = "conflict"      # the image was already a page with other lines: nothing of this item was stored
+
+
 @dataclass
 class StoredPage:
     page: Page
     created: bool
+    outcome: str = PageOutcome.CREATED
+    lines_created: int = 0
+    # (index in PageToStore.lines, reason) of the lines left out under skip_invalid_lines.
+    skipped_lines: list[tuple[int, str]] = field(default_factory=list)
+    detail: str = ""  # a sentence for the user when the outcome needs one
 
 
 @dataclass
@@ -63,6 +79,14 @@ class PageToStore:
     image: PageImage
     group: str | None = None
     lines: list[LineData] = field(default_factory=list)
+    # A line that fails clean_line is left out (and reported in StoredPage.skipped_lines)
+    # instead of refusing the whole request: imported files carry a few such lines.
+    skip_invalid_lines: bool = False
+    # When the image is already a page, put these lines onto it if that loses nothing
+    # (see PageWriter._onto_existing) instead of returning the page untouched.
+    merge_into_existing: bool = False
+    # The group when none is given and the file name rule does not match (see derive_group).
+    document: str | None = None
 
 
 class ModelLine(Protocol):
@@ -80,8 +104,9 @@ def ingest_limits() -> IngestLimits:
                         max_image_pixels=settings.INKLOOP_MAX_IMAGE_PIXELS)
 
 
-def derive_group(*, name: str, pattern: str) -> str:
-    """The document a page belongs to: the container of a PDF/TIFF page, else the file name rule."""
+def derive_group(*, name: str, pattern: str, document: str | None = None) -> str:
+    """The document a page belongs to: the container of a PDF/TIFF page, else the file name rule,
+    else `document` (the folder an export keeps a document's pages in), else the page itself."""
     if "#p" in name:  # "book.pdf#p3": every page of one file is one document
         return PurePosixPath(name.split("#p")[0]).name
     stem = PurePosixPath(name).stem
@@ -89,7 +114,18 @@ def derive_group(*, name: str, pattern: str) -> str:
         match = re.match(pattern, stem)
         if match:
             return match.groupdict().get("group") or (match.group(1) if match.groups() else match.group(0))
-    return stem
+    return document or stem
+
+
+def import_limits() -> IngestLimits:
+    """Layout imports read archives member by member from disk (only one image at a time is in
+    memory), so an archive's own size, what it unpacks to and its page count have their own limits;
+    each file in it still has the upload limit."""
+    return IngestLimits(max_upload_bytes=settings.INKLOOP_MAX_UPLOAD_BYTES,
+                        max_image_pixels=settings.INKLOOP_MAX_IMAGE_PIXELS,
+                        max_archive_bytes=settings.INKLOOP_MAX_IMPORT_BYTES,
+                        max_total_uncompressed_bytes=settings.INKLOOP_MAX_IMPORT_UNPACKED_BYTES,
+                        max_pages_per_upload=settings.INKLOOP_MAX_IMPORT_PAGES)
 
 
 def pages_upload(*, project: Project, user: AbstractBaseUser, files: Sequence[tuple[str, bytes]],
@@ -103,12 +139,23 @@ def pages_upload(*, project: Project, user: AbstractBaseUser, files: Sequence[tu
 def pages_store(*, project: Project, user: AbstractBaseUser | None, pages: Sequence[PageToStore],
                 lines_verified: bool = True) -> list[StoredPage]:
     """Create pages (and their lines); an image already in the project returns the existing page."""
+    with page_writer(project=project, user=user, lines_verified=lines_verified) as writer:
+        return [writer.store(item) for item in pages]
+
+
+@contextmanager
+def page_writer(*, project: Project, user: AbstractBaseUser | None,
+                lines_verified: bool = True) -> Iterator["PageWriter"]:
+    """A PageWriter whose pages are stored in one transaction: all of them, or (when the block
+    raises) none, with the image files already written removed again. Pages can be stored one at
+    a time as they are read, so a large import never holds more than one image in memory."""
     written_files: list[str] = []
     try:
         with transaction.atomic():
-            stored = [_page_store_one(project=project, user=user, item=item, written_files=written_files,
-                                      lines_verified=lines_verified) for item in pages]
-            if any(item.created and item.page.status == PageStatus.NEW for item in stored):
+            writer = PageWriter(project=project, user=user, lines_verified=lines_verified,
+                                written_files=written_files)
+            yield writer
+            if writer.created_without_lines:
                 # Pages without lines get the promoted models' lines (the base models' from the first page on).
                 from webapp.predictions.services import preannotation_request_if_ready
 
@@ -117,31 +164,103 @@ def pages_store(*, project: Project, user: AbstractBaseUser | None, pages: Seque
         for name in written_files:
             default_storage.delete(name)
         raise
-    return stored
 
 
-def _page_store_one(*, project: Project, user, item: PageToStore, written_files: list[str],
-                    lines_verified: bool) -> StoredPage:
-    image = item.image
-    existing = Page.objects.filter(project=project, sha256=image.sha256).first()
-    if existing is not None:
-        return StoredPage(page=existing, created=False)
-    group = ((item.group or "").strip() or derive_group(name=image.name, pattern=project.group_pattern))[:255]
-    page = Page(project=project, original_name=image.name[:500], extension=image.extension, sha256=image.sha256,
-                width=image.width, height=image.height, group=group, uploaded_by=user,
-                split=group_split(project=project, group=group))
-    page.image.save(image.name, ContentFile(image.data), save=False)
-    written_files.append(page.image.name)
-    try:
-        with transaction.atomic():  # a savepoint: a concurrent upload of the same image wins cleanly
-            page.save()
-    except IntegrityError:
-        return StoredPage(page=Page.objects.get(project=project, sha256=image.sha256), created=False)
-    if item.lines:
-        cleaned = [clean_line(line, page=page, where=f"{image.name} line {index + 1}")
-                   for index, line in enumerate(item.lines)]
-        _lines_bulk_create(page=page, user=user, lines=cleaned, verified=lines_verified)
-    return StoredPage(page=page, created=True)
+class PageWriter:
+    def __init__(self, *, project: Project, user, lines_verified: bool, written_files: list[str]):
+        self.project = project
+        self.user = user
+        self.lines_verified = lines_verified
+        self.written_files = written_files
+        self.created_without_lines = False
+
+    def store(self, item: PageToStore) -> StoredPage:
+        image = item.image
+        existing = Page.objects.filter(project=self.project, sha256=image.sha256).first()
+        if existing is not None:
+            return self._existing(existing, item)
+        group = ((item.group or "").strip()
+                 or derive_group(name=image.name, pattern=self.project.group_pattern, document=item.document))[:255]
+        page = Page(project=self.project, original_name=image.name[:500], extension=image.extension,
+                    sha256=image.sha256, width=image.width, height=image.height, group=group,
+                    uploaded_by=self.user, split=group_split(project=self.project, group=group))
+        page.image.save(image.name, ContentFile(image.data), save=False)
+        self.written_files.append(page.image.name)
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent upload of the same image wins cleanly
+                page.save()
+        except IntegrityError:
+            return self._existing(Page.objects.get(project=self.project, sha256=image.sha256), item)
+        lines, skipped = _cleaned_lines(item, page=page)
+        if lines:
+            _lines_bulk_create(page=page, user=self.user, lines=lines, verified=self.lines_verified)
+        else:
+            self.created_without_lines = True
+        return StoredPage(page=page, created=True, lines_created=len(lines), skipped_lines=skipped)
+
+    def _existing(self, page: Page, item: PageToStore) -> StoredPage:
+        if not item.merge_into_existing:
+            return StoredPage(page=page, created=False, outcome=PageOutcome.EXISTING)
+        return self._onto_existing(page, item)
+
+    def _onto_existing(self, page: Page, item: PageToStore) -> StoredPage:
+        """Put `item.lines` onto a page that already holds this image, unless that would lose or hide
+        something: a page without lines gets them, a page with only model suggestions has those
+        replaced (their history kept), a page with these very lines is left alone; a page with
+        other lines a person made or checked is left alone too and the answer says so (CONFLICT).
+
+        The page's row lock keeps a concurrent pre-annotation from writing model lines between
+        the check and the write (page_model_lines_replace takes the same lock, then sees these
+        verified lines and leaves the page alone)."""
+        page = Page.objects.select_for_update().get(pk=page.pk)
+        lines, skipped = _cleaned_lines(item, page=page)
+        current = list(page.lines.order_by("order", "id"))
+        where = f"page {page.pk} ({page.original_name})"
+        if not lines:
+            return StoredPage(page=page, created=False, outcome=PageOutcome.UNCHANGED, skipped_lines=skipped,
+                              detail=f"its image is already {where}, and the file has no lines to add to it")
+        if any(line.is_verified for line in current):
+            if _same_lines(current, lines):
+                return StoredPage(page=page, created=False, outcome=PageOutcome.UNCHANGED, skipped_lines=skipped,
+                                  detail=f"its image is already {where}, which holds these lines")
+            return StoredPage(page=page, created=False, outcome=PageOutcome.CONFLICT, detail=(
+                f"not imported: its image is already {where}, which has {len(current)} lines a person made or "
+                f"checked that differ from this file's {len(lines)}; delete that page's lines (or the page) "
+                "to import this file's lines instead"))
+        detail = f"its lines were added to {where}, which had the same image and no lines"
+        if current:
+            LineRevision.objects.bulk_create([_deletion(line, user=self.user) for line in current])
+            LineRevision.objects.filter(line__in=current).update(line=None)
+            page.lines.all().delete()
+            detail = (f"its lines replaced the {len(current)} model-suggested lines of {where}, which had the "
+                      "same image (their history is kept)")
+        _lines_bulk_create(page=page, user=self.user, lines=lines, verified=self.lines_verified)
+        return StoredPage(page=page, created=False, outcome=PageOutcome.MERGED, lines_created=len(lines),
+                          skipped_lines=skipped, detail=detail)
+
+
+def _cleaned_lines(item: PageToStore, *, page: Page) -> tuple[list[LineData], list[tuple[int, str]]]:
+    """The item's lines through clean_line; a failing line refuses the item (ValidationError)
+    unless the item asks to skip such lines, which are then returned with their reasons."""
+    cleaned, skipped = [], []
+    for index, line in enumerate(item.lines):
+        try:
+            cleaned.append(clean_line(line, page=page, where=f"{item.image.name} line {index + 1}"))
+        except ValidationError as error:
+            if not item.skip_invalid_lines:
+                raise
+            skipped.append((index, "; ".join(message.split(": ", 1)[-1] for message in error.messages)))
+    return cleaned, skipped
+
+
+def _same_lines(current: Sequence[Line], lines: Sequence[LineData]) -> bool:
+    """The same text in the same order, on the same geometry: the polygon when both have one (a
+    PAGE file carries no box of its own, so its box can differ from ALTO's by a pixel), else the box."""
+    if len(current) != len(lines):
+        return False
+    return all(old.text == new.text and (old.polygon == new.polygon if old.polygon and new.polygon
+                                         else old.bbox == tuple(new.bbox))
+               for old, new in zip(current, lines))
 
 
 def group_split(*, project: Project, group: str) -> str:

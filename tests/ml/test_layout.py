@@ -1,5 +1,4 @@
 import dataclasses
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from ml.data.layout import (
     write_alto,
     write_page_xml,
 )
+from tests.services import skip_without_service
 
 REPO = Path(__file__).resolve().parents[2]
 CREMMA = REPO.parent / "shared" / "data" / "cremma-testaments"
@@ -31,7 +31,7 @@ needs_cremma = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def cremma_pages() -> dict[str, PageAnnotation]:
     if not CREMMA.is_dir():
-        pytest.skip(f"CREMMA data not found at {CREMMA}")
+        skip_without_service("data", f"CREMMA data not found at {CREMMA}")
     return {path.stem: read_layout(path) for path in sorted(CREMMA.glob("*.xml"))}
 
 
@@ -71,15 +71,13 @@ def test_alto_reads_bytes_str_and_path_alike(cremma_pages):
     assert from_path == cremma_pages[FIRST_PAGE]
 
 
-def test_cremma_folder_full_pass_is_fast_and_complete():
+def test_cremma_folder_full_pass_is_complete():
+    # How fast the folder reads is bench/import_bench.py's business, not a test's.
     if not CREMMA.is_dir():
-        pytest.skip(f"CREMMA data not found at {CREMMA}")
-    started = time.perf_counter()
+        skip_without_service("data", f"CREMMA data not found at {CREMMA}")
     pages = [read_layout(path) for path in sorted(CREMMA.glob("*.xml"))]
-    elapsed = time.perf_counter() - started
     assert len(pages) == 173
     assert sum(len(page.lines) for page in pages) == 2597
-    assert elapsed < 5.0, f"reading the folder took {elapsed:.2f} s"
     for page in pages:
         check_inside_image(page)
         for line in page.lines:

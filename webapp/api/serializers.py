@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from webapp.corpus.models import Line, LineRevision, Page
 from webapp.corpus.signing import page_image_url
+from webapp.predictions.models import FalseDetection
 from webapp.projects.models import Membership, Project
 
 
@@ -154,3 +155,16 @@ class ImportOut(serializers.Serializer):
     pages = PageUploadOut(many=True)
     skipped_lines = SkippedLineOut(many=True, help_text="Lines not imported because their geometry encloses no "
                                                         "area (e.g. a two-point polygon); their pages are imported.")
+
+
+class FalseDetectionOut(serializers.ModelSerializer):
+    bbox = serializers.SerializerMethodField()
+    user = serializers.CharField(source="user.username", default=None)
+
+    class Meta:
+        model = FalseDetection
+        fields = ["id", "page_id", "bbox", "polygon", "text", "confidence", "model_version", "line_ref", "user",
+                  "created_at"]
+
+    def get_bbox(self, detection) -> list[int]:
+        return list(detection.bbox)

@@ -159,3 +159,33 @@ def test_verifying_a_line_with_empty_text_is_refused_and_points_to_not_a_line(pr
     assert state(page) == before
     # With its text typed, the same box is verified as usual.
     assert manager_client.patch(url, {"version": stamp.version, "text": "Paris"}, format="json").status_code == 200
+
+
+def test_a_page_replace_may_not_verify_a_model_line_with_empty_text(project, page, stamp, manager_client):
+    before = state(page)
+    other = page.lines.get(order=1)
+    lines = [{"id": stamp.pk, "version": stamp.version, "bbox": list(stamp.bbox), "text": ""},
+             {"id": other.pk, "version": other.version, "bbox": list(other.bbox), "text": other.text}]
+
+    response = manager_client.put(f"/api/projects/{project.pk}/pages/{page.pk}/lines/", {"lines": lines},
+                                  format="json")
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("A line cannot be verified with empty text.")
+    assert state(page) == before
+
+
+def test_a_box_a_person_drew_and_left_empty_can_still_be_moved(project, page, manager, manager_client):
+    drawn = services.line_create(page=page, user=manager, data=LineData(bbox=(10, 200, 200, 230), text=""))
+    url = f"/api/projects/{project.pk}/lines/{drawn.pk}/"
+
+    moved = manager_client.patch(url, {"version": drawn.version, "bbox": [10, 205, 200, 235]}, format="json")
+
+    assert moved.status_code == 200, moved.json()
+    assert moved.json()["bbox"] == [10, 205, 200, 235] and moved.json()["text"] == ""
+    # Emptying a verified line that had text is vouching for empty text too.
+    typed = services.line_create(page=page, user=manager, data=LineData(bbox=(10, 240, 200, 270), text="Paris"))
+    emptied = manager_client.patch(f"/api/projects/{project.pk}/lines/{typed.pk}/",
+                                   {"version": typed.version, "text": ""}, format="json")
+    assert emptied.status_code == 400
+    assert Line.objects.get(pk=typed.pk).text == "Paris"

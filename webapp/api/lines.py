@@ -45,7 +45,8 @@ class PageLinesApi(APIView):
         data.is_valid(raise_exception=True)
         try:
             lines = services.page_lines_replace(
-                page=page, user=request.user, lines=[LineData(**line) for line in data.validated_data["lines"]])
+                page=page, user=request.user, lines=[LineData(**line) for line in data.validated_data["lines"]],
+                require_text=True)
         except services.PageLinesConflict as conflict:
             return Response({"detail": f"Lines {conflict.stale_ids} changed since you read them; reload the page.",
                              "stale_ids": conflict.stale_ids, "current": LineOut(conflict.lines, many=True).data},
@@ -63,8 +64,9 @@ class LineDetailApi(APIView):
         return Response(LineOut(selectors.access_line(project=project, line_id=line_id)).data)
 
     @extend_schema(request=LineUpdateIn, responses={200: LineOut, 409: LineOut},
-                   description="Edit the line; every write verifies it. A line left with empty text is refused "
-                               "(400): a box that holds no text is marked with .../not-a-line/ instead.")
+                   description="Edit the line; every write verifies it. Verifying a model's line with empty "
+                               "text, or emptying a line's text, is refused (400): a box that holds no text is "
+                               "marked with .../not-a-line/ instead.")
     def patch(self, request, project_id: int, line_id: int):
         project = access_project(user=request.user, project_id=project_id)
         line = selectors.access_line(project=project, line_id=line_id)

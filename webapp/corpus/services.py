@@ -213,7 +213,7 @@ def line_update(*, line_id: int, page: Page, user: AbstractBaseUser, expected_ve
     """Apply a person's edit if the line is still at `expected_version`; raise LineConflict otherwise.
 
     Saving a line unchanged still verifies it: a person read it and agreed. With `require_text` a
-    line left without text is refused instead (see empty_text_refusal).
+    person may not vouch for empty text (check_text_to_verify).
     """
     with transaction.atomic():
         line = Line.objects.select_for_update().get(pk=line_id, page=page)
@@ -224,8 +224,8 @@ def line_update(*, line_id: int, page: Page, user: AbstractBaseUser, expected_ve
                             polygon=polygon if set_polygon else line.polygon,
                             baseline=baseline if set_baseline else line.baseline)
         cleaned = clean_line(proposed, page=page)
-        if require_text and not cleaned.text.strip():
-            raise ValidationError(empty_text_refusal(line), code="empty_text")
+        if require_text:
+            check_text_to_verify(line, cleaned.text)
         changed = _apply(line, cleaned)
         _human_write(line, user=user, action=RevisionAction.UPDATE if changed else RevisionAction.VERIFY, old=changed)
         page_status_refresh(page=page)
@@ -241,15 +241,20 @@ def line_delete(*, line_id: int, page: Page, user: AbstractBaseUser, expected_ve
         page_status_refresh(page=page)
 
 
-def empty_text_refusal(line: Line) -> str:
-    """Why a person cannot verify `line` with no text, and what to do instead.
+def check_text_to_verify(line: Line, text: str) -> None:
+    """Refuse a person's write that would vouch for `line` with empty `text`: one that verifies a line
+    not verified yet (a model's suggestion), or empties a line's text. A box a person drew and left
+    empty stays as it is and can still be moved.
 
     A verified box trains the detector as a text line whatever its text, so accepting a model's empty
     suggestion on a stamp, a border or a signature would teach it to find more of them.
     """
-    return (f"A line cannot be verified with empty text. If this box holds no text (a stamp, a border, a "
+    if not text.strip() and (not line.is_verified or line.text.strip()):
+        raise ValidationError(
+            f"A line cannot be verified with empty text. If this box holds no text (a stamp, a border, a "
             f"signature), mark it as not a text line instead: “Not a text line” in the review queue, or "
-            f"POST /api/projects/{line.project_id}/lines/{line.pk}/not-a-line/.")
+            f"POST /api/projects/{line.project_id}/lines/{line.pk}/not-a-line/ (delete it if a person drew it).",
+            code="empty_text")
 
 
 def model_line_discard(*, line_id: int, page: Page, user: AbstractBaseUser, expected_version: int) -> Line:
@@ -282,11 +287,13 @@ def model_line_discard(*, line_id: int, page: Page, user: AbstractBaseUser, expe
     return line
 
 
-def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[LineData]) -> list[Line]:
+def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[LineData],
+                       require_text: bool = False) -> list[Line]:
     """Make the page's lines exactly `lines`, in that order, in one transaction.
 
     Lines with an id are updated in place (their id and history survive) and must carry the version
-    they were read at; lines without one are created; the page's other lines are deleted.
+    they were read at; lines without one are created; the page's other lines are deleted. With
+    `require_text`, updating a line in place is held to check_text_to_verify, as line_update is.
     """
     cleaned = [clean_line(line, page=page, where=f"line {index + 1}") for index, line in enumerate(lines)]
     with transaction.atomic():
@@ -313,6 +320,8 @@ def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[Li
                 _revision(line=line, user=user, action=RevisionAction.CREATE, old=None)
             else:
                 line = current[data.id]
+                if require_text:
+                    check_text_to_verify(line, data.text)
                 changed = _apply(line, data, order=order)
                 _human_write(line, user=user, action=RevisionAction.UPDATE if changed else RevisionAction.VERIFY,
                              old=changed)

@@ -83,7 +83,7 @@ def main() -> None:
         run = wait(lambda: TrainingRun.objects.filter(pk=run.pk, status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED])
                    .first(), what="the training run")
         trained = time.monotonic() - started
-        print(f"retrain: {run.status} in {trained:.0f} s, {run.figures.get('verdict')}, "
+        print(f"retrain: {run.status} in {trained:.0f} s, {run.verdict}, "
               f"{run.figures.get('epochs')} epochs, {run.figures.get('train_lines_per_second', 0):.1f} lines/s")
         if run.promoted:
             wait(lambda: Prediction.objects.filter(page__project=project).values("page").distinct().count() >= bare,

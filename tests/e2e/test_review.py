@@ -1,4 +1,5 @@
-"""The review UI in a real browser: login, the keyboard-only queue, undo, conflicts, isolation, escaping."""
+"""The review UI in a real browser: login, the keyboard-only queue, undo, conflicts, not a text line, isolation,
+escaping."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from rest_framework.test import APIClient
 from tests.e2e.factories import add_member
 from tests.workers.factories import cremma_project, manager_of
 from webapp.corpus.models import Line, LineRevision, RevisionAction
+from webapp.predictions.models import FalseDetection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -111,6 +113,47 @@ def test_keyboard_review_with_undo_and_a_conflict(page, review_project, log_in, 
     expect(page.locator(".card .line-text").nth(4)).to_be_focused()
     assert Line.objects.get(pk=queue[4].pk).version == queue[4].version
     screenshot(page, "review-queue")
+
+
+def test_an_empty_box_is_never_accepted_and_not_a_text_line_removes_it(page, review_project, log_in):
+    project, queue = review_project()
+    stamp, signature, line = queue[0], queue[1], queue[2]
+    Line.objects.filter(pk__in=[stamp.pk, signature.pk]).update(text="", char_confidences=[])
+    reviewer = manager_of(project)
+    log_in(page, reviewer)
+    open_queue(page, project)
+    card = page.locator(f'.card[data-line="{stamp.pk}"]')
+    expect(card.locator(".line-text")).to_have_value("")
+
+    # Enter on an empty box: the server refuses to verify it, and the card says why and stays.
+    page.keyboard.press("Enter")
+    expect(card).to_have_attribute("data-state", "error")
+    expect(card).to_contain_text("A line cannot be verified with empty text")
+    expect(card).to_contain_text("mark it as not a text line")
+    expect(card.locator(".line-text")).to_be_focused()
+    assert not Line.objects.get(pk=stamp.pk).is_verified
+
+    # Alt+N: the line and its history go, the box is kept as a false detection, the next line is up.
+    page.keyboard.press("Alt+n")
+    expect(card).to_have_count(0)
+    expect(page.locator(f'.card[data-line="{signature.pk}"] .line-text')).to_be_focused()
+    expect(page.locator("#discarded-count")).to_have_text("1")
+    expect(page.locator("#queue-announcer")).to_contain_text("not a text line")
+    assert not Line.objects.filter(pk=stamp.pk).exists()
+    assert not LineRevision.objects.filter(line_ref=stamp.pk).exists()
+    detection = FalseDetection.objects.get(line_ref=stamp.pk)
+    assert (detection.user, detection.bbox, detection.page_id) == (reviewer, stamp.bbox, stamp.page_id)
+
+    # The card's button does the same.
+    page.locator(f'.card[data-line="{signature.pk}"]').get_by_role("button", name="Not a text line").click()
+    expect(page.locator(f'.card[data-line="{signature.pk}"]')).to_have_count(0)
+    expect(page.locator(f'.card[data-line="{line.pk}"] .line-text')).to_be_focused()
+    assert FalseDetection.objects.filter(line_ref__in=[stamp.pk, signature.pk]).count() == 2
+
+    # A line with text is still accepted with Enter.
+    page.keyboard.press("Enter")
+    expect(page.locator(ACCEPTED)).to_have_count(1)
+    assert Line.objects.get(pk=line.pk).is_verified
 
 
 def test_line_text_with_markup_is_shown_as_text(page, review_project, log_in, dialogs):

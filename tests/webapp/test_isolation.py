@@ -56,6 +56,9 @@ def _requests(w):
         ("patch", f"/api/projects/{b}/lines/{line.pk}/", {"version": line.version, "text": "overwritten"}),
         ("delete", f"/api/projects/{b}/lines/{line.pk}/?version={line.version}", None),
         ("get", f"/api/projects/{b}/lines/{line.pk}/revisions/", None),
+        ("post", f"/api/projects/{b}/lines/{line.pk}/not-a-line/", {"version": line.version}),
+        ("get", f"/api/projects/{b}/false-detections/", None),
+        ("get", f"/api/projects/{b}/models/", None),
         ("get", f"/api/projects/{b}/search/?q=secret", None),
         ("get", f"/api/projects/{b}/export/?format=alto", None),
     ]
@@ -108,6 +111,7 @@ def test_ids_of_another_project_under_my_project_url_are_404(two_projects):
         ("patch", f"/api/projects/{a}/lines/{b_line.pk}/", {"version": b_line.version, "text": "overwritten"}),
         ("delete", f"/api/projects/{a}/lines/{b_line.pk}/?version={b_line.version}", None),
         ("get", f"/api/projects/{a}/lines/{b_line.pk}/revisions/", None),
+        ("post", f"/api/projects/{a}/lines/{b_line.pk}/not-a-line/", {"version": b_line.version}),
     ]:
         response = getattr(client, method)(url, payload, format="json") if payload is not None \
             else getattr(client, method)(url)

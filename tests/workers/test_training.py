@@ -58,6 +58,13 @@ def test_a_request_ends_in_a_promoted_model(workers):
 
     detail = client_of(project).get(f"/api/projects/{project.pk}/training-runs/{run.pk}/").json()
     assert detail["status"] == "succeeded" and detail["model_version"]["label"] == "recognizer-v1"
+    # The verdict says what the judge compared, in the run's own record.
+    cer, baseline = version.metrics["validation"]["cer"], version.metrics["baseline"]["cer"]
+    assert detail["outcome"] == "promoted"
+    assert detail["verdict"] == f"promoted: val CER {cer:.3f} vs {baseline:.3f} of the empty prediction"
+    promotions = client_of(project).get(f"/api/projects/{project.pk}/models/{version.pk}/").json()["promotions"]
+    assert [(p["via"], p["promoted_by"], p["forced"], p["reason"]) for p in promotions] == [
+        ("training", None, False, detail["verdict"])]
 
 
 def test_a_run_that_does_not_beat_the_promoted_model_is_recorded_but_not_promoted(workers):
@@ -71,7 +78,24 @@ def test_a_run_that_does_not_beat_the_promoted_model_is_recorded_but_not_promote
     assert second.model_version.status == ModelStatus.REJECTED
     assert second.model_version.parent == first.model_version  # fine-tuned from the promoted model
     assert ModelVersion.objects.get(pk=first.model_version.pk).status == ModelStatus.PROMOTED
-    assert "kept" in second.figures["verdict"]
+    rejected = second.model_version
+    cer, baseline = rejected.metrics["validation"]["cer"], rejected.metrics["baseline"]["cer"]
+    comparison = f"val CER {cer:.3f} vs {baseline:.3f}"
+    detail = client_of(project).get(f"/api/projects/{project.pk}/training-runs/{second.pk}/").json()
+    assert detail["outcome"] == "rejected"
+    assert detail["verdict"] == f"rejected: {comparison} of recognizer-v1 (it must be lower by 1)"
+
+    # Promoting it by hand needs force, and the forced promotion is recorded.
+    promote = f"/api/projects/{project.pk}/models/{rejected.pk}/promote/"
+    refused = client_of(project).post(promote, {}, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (f"recognizer-v2 did not beat recognizer-v1: {comparison}; "
+                                        "pass force to promote it anyway.")
+    assert ModelVersion.objects.get(pk=rejected.pk).status == ModelStatus.REJECTED
+    forced = client_of(project).post(promote, {"force": True}, format="json")
+    assert forced.status_code == 200 and forced.json()["status"] == "promoted"
+    assert forced.json()["promotions"][0]["forced"] is True
+    assert forced.json()["promotions"][0]["promoted_by"] == manager_of(project).username
 
 
 def test_two_concurrent_requests_start_one_run(workers):

@@ -5,9 +5,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from webapp.api.serializers import LineIn, LineOut, LineUpdateIn, PageLinesIn, RevisionOut
+from webapp.api.serializers import FalseDetectionOut, LineIn, LineOut, LineUpdateIn, PageLinesIn, RevisionOut
 from webapp.corpus import selectors, services
 from webapp.corpus.lines import LineData
+from webapp.predictions import services as predictions
 from webapp.projects.selectors import access_project
 
 
@@ -44,7 +45,8 @@ class PageLinesApi(APIView):
         data.is_valid(raise_exception=True)
         try:
             lines = services.page_lines_replace(
-                page=page, user=request.user, lines=[LineData(**line) for line in data.validated_data["lines"]])
+                page=page, user=request.user, lines=[LineData(**line) for line in data.validated_data["lines"]],
+                require_text=True)
         except services.PageLinesConflict as conflict:
             return Response({"detail": f"Lines {conflict.stale_ids} changed since you read them; reload the page.",
                              "stale_ids": conflict.stale_ids, "current": LineOut(conflict.lines, many=True).data},
@@ -61,7 +63,10 @@ class LineDetailApi(APIView):
         project = access_project(user=request.user, project_id=project_id)
         return Response(LineOut(selectors.access_line(project=project, line_id=line_id)).data)
 
-    @extend_schema(request=LineUpdateIn, responses={200: LineOut, 409: LineOut})
+    @extend_schema(request=LineUpdateIn, responses={200: LineOut, 409: LineOut},
+                   description="Edit the line; every write verifies it. Verifying a model's line with empty "
+                               "text, or emptying a line's text, is refused (400): a box that holds no text is "
+                               "marked with .../not-a-line/ instead.")
     def patch(self, request, project_id: int, line_id: int):
         project = access_project(user=request.user, project_id=project_id)
         line = selectors.access_line(project=project, line_id=line_id)
@@ -72,7 +77,8 @@ class LineDetailApi(APIView):
             line = services.line_update(
                 line_id=line.pk, page=line.page, user=request.user, expected_version=fields["version"],
                 text=fields.get("text"), bbox=fields.get("bbox"), polygon=fields.get("polygon"),
-                baseline=fields.get("baseline"), set_polygon="polygon" in fields, set_baseline="baseline" in fields)
+                baseline=fields.get("baseline"), set_polygon="polygon" in fields, set_baseline="baseline" in fields,
+                require_text=True)
         except services.LineConflict as conflict:
             return conflict_response(conflict.line)
         return Response(LineOut(line).data)
@@ -89,6 +95,27 @@ class LineDetailApi(APIView):
         except services.LineConflict as conflict:
             return conflict_response(conflict.line)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LineNotTextApi(APIView):
+    class NotTextIn(serializers.Serializer):
+        version = serializers.IntegerField(min_value=1, help_text="The version the reviewer saw.")
+
+    @extend_schema(request=NotTextIn, responses={201: FalseDetectionOut, 409: LineOut},
+                   description="The box holds no text (a stamp, a border, a signature): delete this model line "
+                               "with its history and record the box as a false detection. Refused (400) for a "
+                               "line a person made or verified: delete that one instead, which keeps its history.")
+    def post(self, request, project_id: int, line_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        line = selectors.access_line(project=project, line_id=line_id)
+        data = self.NotTextIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            detection = predictions.line_not_text(line_id=line.pk, page=line.page, user=request.user,
+                                                  expected_version=data.validated_data["version"])
+        except services.LineConflict as conflict:
+            return conflict_response(conflict.line)
+        return Response(FalseDetectionOut(detection).data, status=status.HTTP_201_CREATED)
 
 
 class LineRevisionsApi(APIView):

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.pages import read_uploads
-from webapp.api.serializers import LineOut, PageOut
+from webapp.api.serializers import FalseDetectionOut, LineOut, PageOut
 from webapp.corpus.services import ingest_limits
 from webapp.ingest import ingest_upload, open_checked_image
 from webapp.predictions import selectors, services
@@ -141,3 +141,13 @@ class PreannotateApi(APIView):
         project = access_project(user=request.user, project_id=project_id, min_role=Role.REVIEWER)
         services.preannotation_request(project=project)
         return Response({"detail": "Pre-annotation queued."}, status=status.HTTP_202_ACCEPTED)
+
+
+class FalseDetectionListApi(APIView):
+    @extend_schema(responses=FalseDetectionOut(many=True),
+                   description="Boxes people marked as not a text line (.../lines/{id}/not-a-line/), newest first.")
+    def get(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        paginator = QueuePagination()
+        chunk = paginator.paginate_queryset(selectors.false_detection_list(project=project), request, view=self)
+        return paginator.get_paginated_response(FalseDetectionOut(chunk, many=True).data)

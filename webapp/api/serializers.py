@@ -7,6 +7,7 @@ from rest_framework import serializers
 from webapp.corpus import transfer
 from webapp.corpus.models import Line, LineRevision, Page
 from webapp.corpus.signing import page_image_url
+from webapp.predictions.models import FalseDetection
 from webapp.projects.models import Membership, Project
 
 
@@ -192,3 +193,16 @@ class ImportOut(serializers.Serializer):
     skipped_lines = SkippedLineOut(many=True, help_text="Every line not imported, with its file, id and reason; "
                                                         "their pages are imported.")
     files = ImportFileOut(many=True, help_text="Per file: what was created, clipped, skipped and why.")
+
+
+class FalseDetectionOut(serializers.ModelSerializer):
+    bbox = serializers.SerializerMethodField()
+    user = serializers.CharField(source="user.username", default=None)
+
+    class Meta:
+        model = FalseDetection
+        fields = ["id", "page_id", "bbox", "polygon", "text", "confidence", "model_version", "line_ref", "user",
+                  "created_at"]
+
+    def get_bbox(self, detection) -> list[int]:
+        return list(detection.bbox)

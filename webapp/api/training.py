@@ -17,19 +17,24 @@ from webapp.files import read_bytes
 from webapp.projects.models import Role
 from webapp.projects.selectors import access_project
 from webapp.training import registry, selectors, services
-from webapp.training.models import ModelKind, ModelVersion, TrainingRun
+from webapp.training.models import ModelKind, ModelPromotion, ModelVersion, TrainingRun
 
 
 class TrainingRunOut(serializers.ModelSerializer):
     model_version = serializers.SerializerMethodField()
+    outcome = serializers.ChoiceField(choices=["promoted", "rejected"], allow_null=True, read_only=True,
+                                      help_text="Set once the run succeeded: was its model promoted or rejected?")
     parent = serializers.CharField(source="parent.label", default=None)
     triggered_by = serializers.CharField(source="triggered_by.username", default=None)
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "kind", "status", "from_scratch", "epochs", "max_minutes", "parent", "model_version",
-                  "promoted", "progress", "heartbeat_at", "attempts", "cancel_requested", "retrain_after", "error",
-                  "figures", "trigger", "triggered_by", "created_at", "started_at", "finished_at"]
+        fields = ["id", "kind", "status", "outcome", "verdict", "from_scratch", "epochs", "max_minutes", "parent",
+                  "model_version", "promoted", "progress", "heartbeat_at", "attempts", "cancel_requested",
+                  "retrain_after", "error", "figures", "trigger", "triggered_by", "created_at", "started_at",
+                  "finished_at"]
+        extra_kwargs = {"verdict": {"help_text": 'How the run\'s model was judged, e.g. "rejected: val CER 1.000 vs '
+                                                 '1.000 of the empty prediction (it must be lower by 0.005)".'}}
 
     def get_model_version(self, run) -> dict | None:
         version = run.model_version
@@ -43,13 +48,30 @@ class TrainingRunIn(serializers.Serializer):
     max_minutes = serializers.FloatField(min_value=0.1, max_value=24 * 60, required=False)
 
 
+class ModelPromotionOut(serializers.ModelSerializer):
+    replaced = serializers.CharField(source="replaced.label", default=None)
+    promoted_by = serializers.CharField(source="promoted_by.username", default=None)
+
+    class Meta:
+        model = ModelPromotion
+        fields = ["created_at", "via", "promoted_by", "forced", "reason", "replaced"]
+        extra_kwargs = {"forced": {"help_text": "Promoted by hand although its figures said it did not beat the "
+                                                "version it replaced; `reason` says how."}}
+
+
 class ModelVersionOut(serializers.ModelSerializer):
     parent = serializers.CharField(source="parent.label", default=None)
+    promotions = ModelPromotionOut(many=True, read_only=True, help_text="Each time it was promoted, newest first.")
 
     class Meta:
         model = ModelVersion
         fields = ["id", "kind", "number", "label", "status", "parent", "checkpoint_sha256", "alphabet", "metrics",
-                  "watermark_revision", "trained_on_lines", "source", "created_at", "promoted_at"]
+                  "watermark_revision", "trained_on_lines", "source", "created_at", "promoted_at", "promotions"]
+
+
+class ModelPromoteIn(serializers.Serializer):
+    force = serializers.BooleanField(default=False, help_text="Promote even though its recorded figures say it did "
+                                                              "not beat the promoted version (recorded as forced).")
 
 
 class ModelUploadIn(serializers.Serializer):
@@ -130,12 +152,23 @@ class ModelVersionDetailApi(APIView):
 
 
 class ModelVersionPromoteApi(APIView):
-    @extend_schema(request=None, responses=ModelVersionOut, description="Roll back (or forward) to this version.")
+    @extend_schema(request=ModelPromoteIn, responses={200: ModelVersionOut, 409: OpenApiTypes.OBJECT},
+                   description="Roll back (or forward) to this version. When its recorded validation figures say "
+                               "it did not beat the promoted version, answers 409 with the reason unless `force` "
+                               "is true; a forced promotion is recorded in `promotions` with who and when.")
     def post(self, request, project_id: int, version_id: int):
         project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
         version = selectors.access_model_version(project=project, version_id=version_id)
-        version = with_problem_as_400(lambda: services.model_version_rollback(version=version))
-        return Response(ModelVersionOut(version).data)
+        data = ModelPromoteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            version = services.model_version_promote(version=version, user=request.user,
+                                                     force=data.validated_data["force"])
+        except services.PromotionNeedsForce as objection:
+            return Response({"detail": str(objection)}, status=status.HTTP_409_CONFLICT)
+        except services.TrainingRefused as refused:
+            raise ValidationError({"detail": str(refused)}) from refused
+        return Response(ModelVersionOut(selectors.access_model_version(project=project, version_id=version.pk)).data)
 
 
 class ModelVersionDownloadApi(APIView):

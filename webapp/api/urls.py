@@ -20,6 +20,8 @@ urlpatterns = [
     path("projects/<int:project_id>/lines/<int:line_id>/", lines.LineDetailApi.as_view(), name="line-detail"),
     path("projects/<int:project_id>/lines/<int:line_id>/revisions/", lines.LineRevisionsApi.as_view(),
          name="line-revisions"),
+    path("projects/<int:project_id>/lines/<int:line_id>/not-a-line/", lines.LineNotTextApi.as_view(),
+         name="line-not-a-line"),
     path("projects/<int:project_id>/import/", pages.LayoutImportApi.as_view(), name="layout-import"),
     path("projects/<int:project_id>/export/", pages.ProjectExportApi.as_view(), name="project-export"),
     path("projects/<int:project_id>/search/", pages.SearchApi.as_view(), name="search"),
@@ -42,4 +44,6 @@ urlpatterns = [
     path("projects/<int:project_id>/predictions/<int:job_id>/", predictions.PredictionJobDetailApi.as_view(),
          name="prediction-job-detail"),
     path("projects/<int:project_id>/preannotate/", predictions.PreannotateApi.as_view(), name="preannotate"),
+    path("projects/<int:project_id>/false-detections/", predictions.FalseDetectionListApi.as_view(),
+         name="false-detection-list"),
 ]

@@ -328,10 +328,11 @@ def line_create(*, page: Page, user: AbstractBaseUser, data: LineData, order: in
 
 def line_update(*, line_id: int, page: Page, user: AbstractBaseUser, expected_version: int,
                 text: str | None = None, bbox=None, polygon=None, baseline=None,
-                set_polygon: bool = False, set_baseline: bool = False) -> Line:
+                set_polygon: bool = False, set_baseline: bool = False, require_text: bool = False) -> Line:
     """Apply a person's edit if the line is still at `expected_version`; raise LineConflict otherwise.
 
-    Saving a line unchanged still verifies it: a person read it and agreed.
+    Saving a line unchanged still verifies it: a person read it and agreed. With `require_text` a
+    person may not vouch for empty text (check_text_to_verify).
     """
     with transaction.atomic():
         line = Line.objects.select_for_update().get(pk=line_id, page=page)
@@ -342,6 +343,8 @@ def line_update(*, line_id: int, page: Page, user: AbstractBaseUser, expected_ve
                             polygon=polygon if set_polygon else line.polygon,
                             baseline=baseline if set_baseline else line.baseline)
         cleaned = clean_line(proposed, page=page)
+        if require_text:
+            check_text_to_verify(line, cleaned.text)
         changed = _apply(line, cleaned)
         _human_write(line, user=user, action=RevisionAction.UPDATE if changed else RevisionAction.VERIFY, old=changed)
         page_status_refresh(page=page)
@@ -357,11 +360,59 @@ def line_delete(*, line_id: int, page: Page, user: AbstractBaseUser, expected_ve
         page_status_refresh(page=page)
 
 
-def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[LineData]) -> list[Line]:
+def check_text_to_verify(line: Line, text: str) -> None:
+    """Refuse a person's write that would vouch for `line` with empty `text`: one that verifies a line
+    not verified yet (a model's suggestion), or empties a line's text. A box a person drew and left
+    empty stays as it is and can still be moved.
+
+    A verified box trains the detector as a text line whatever its text, so accepting a model's empty
+    suggestion on a stamp, a border or a signature would teach it to find more of them.
+    """
+    if not text.strip() and (not line.is_verified or line.text.strip()):
+        raise ValidationError(
+            f"A line cannot be verified with empty text. If this box holds no text (a stamp, a border, a "
+            f"signature), mark it as not a text line instead: “Not a text line” in the review queue, or "
+            f"POST /api/projects/{line.project_id}/lines/{line.pk}/not-a-line/ (delete it if a person drew it).",
+            code="empty_text")
+
+
+def model_line_discard(*, line_id: int, page: Page, user: AbstractBaseUser, expected_version: int) -> Line:
+    """Delete a model's line together with its whole history, as if the model had never drawn it: a
+    person said its box holds no text. Returns the line as it was (no longer stored).
+
+    Only an unverified model line whose history holds no other person's work qualifies; any other
+    line carries what people typed, which is never lost: delete it instead (line_delete keeps its
+    history). The caller records what the model got wrong (predictions.services.line_not_text).
+    """
+    with transaction.atomic():
+        line = Line.objects.select_for_update().get(pk=line_id, page=page)
+        if line.version != expected_version:
+            raise LineConflict(line)
+        history = LineRevision.objects.filter(line_ref=line.pk)
+        if line.source != LineSource.MODEL or line.is_verified:
+            raise ValidationError("Only a model's unverified line can be marked as not a text line; this one was "
+                                  "made or verified by a person. Delete it instead, which keeps its history.",
+                                  code="not_a_model_line")
+        others = history.exclude(user__isnull=True).exclude(user=user).select_related("user").first()
+        if others is not None:
+            raise ValidationError(f"{others.user.username} worked on this line (its history holds their edit), so "
+                                  "its history stays: delete it instead, which keeps its history.",
+                                  code="not_a_model_line")
+        line_ref = line.pk
+        history.delete()
+        line.delete()
+        line.pk = line_ref
+        page_status_refresh(page=page)
+    return line
+
+
+def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[LineData],
+                       require_text: bool = False) -> list[Line]:
     """Make the page's lines exactly `lines`, in that order, in one transaction.
 
     Lines with an id are updated in place (their id and history survive) and must carry the version
-    they were read at; lines without one are created; the page's other lines are deleted.
+    they were read at; lines without one are created; the page's other lines are deleted. With
+    `require_text`, updating a line in place is held to check_text_to_verify, as line_update is.
     """
     cleaned = [clean_line(line, page=page, where=f"line {index + 1}") for index, line in enumerate(lines)]
     with transaction.atomic():
@@ -388,6 +439,8 @@ def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[Li
                 _revision(line=line, user=user, action=RevisionAction.CREATE, old=None)
             else:
                 line = current[data.id]
+                if require_text:
+                    check_text_to_verify(line, data.text)
                 changed = _apply(line, data, order=order)
                 _human_write(line, user=user, action=RevisionAction.UPDATE if changed else RevisionAction.VERIFY,
                              old=changed)

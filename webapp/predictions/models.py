@@ -47,3 +47,33 @@ class PredictionJob(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class FalseDetection(models.Model):
+    """A box a model took for a text line that a person said holds no text (a stamp, a border, a signature).
+
+    The line itself is deleted with its history (corpus.services.model_line_discard); this row keeps
+    what the detector got wrong, to teach it what is not a line.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="false_detections")
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="false_detections")
+    x0 = models.IntegerField()
+    y0 = models.IntegerField()
+    x1 = models.IntegerField()
+    y1 = models.IntegerField()
+    polygon = models.JSONField(null=True, blank=True)  # [[x, y], ...] in page pixels
+    text = models.TextField(blank=True, help_text="What the recognizer read in the box.")
+    confidence = models.FloatField(null=True, blank=True)
+    model_version = models.CharField(max_length=100, blank=True, help_text="The models that made the line.")
+    line_ref = models.BigIntegerField(help_text="The deleted line's id.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "id"])]
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        return (self.x0, self.y0, self.x1, self.y1)

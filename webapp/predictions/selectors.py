@@ -6,6 +6,7 @@ from django.db.models import F, Func, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from webapp.corpus.models import Line, Page, PageStatus
+from webapp.predictions.models import FalseDetection
 from webapp.projects.models import Project, Strategy
 
 
@@ -29,3 +30,8 @@ def page_queue(*, project: Project) -> QuerySet[Page]:
     if project.strategy == Strategy.RANDOM:
         return pages.annotate(shuffle=Md5(Cast(F("id"), TextField()))).order_by("shuffle")
     return pages.order_by("confidence", "id")
+
+
+def false_detection_list(*, project: Project) -> QuerySet[FalseDetection]:
+    """Boxes people marked as not a text line, newest first."""
+    return FalseDetection.objects.filter(project=project).select_related("user").order_by("-id")

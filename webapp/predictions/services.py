@@ -28,7 +28,7 @@ from webapp.corpus import services as corpus
 from webapp.corpus.models import Page, PageStatus
 from webapp.corpus.selectors import page_image
 from webapp.files import local_copy
-from webapp.predictions.models import JobStatus, Prediction, PredictionJob
+from webapp.predictions.models import FalseDetection, JobStatus, Prediction, PredictionJob
 from webapp.projects.models import Project
 from webapp.queueing import GPU_QUEUE, enqueue_on_commit
 from webapp.training.configs import training_device
@@ -151,6 +151,20 @@ def _inside(page: Page, lines: Sequence[PredictedLine]) -> list[PredictedLine]:
     return [line for line in lines
             if line.bbox[2] > line.bbox[0] and line.bbox[3] > line.bbox[1]
             and line.bbox[0] >= 0 and line.bbox[1] >= 0 and line.bbox[2] <= page.width and line.bbox[3] <= page.height]
+
+
+# What the models got wrong --------------------------------------------------------------------------
+
+
+def line_not_text(*, line_id: int, page: Page, user: AbstractBaseUser, expected_version: int) -> FalseDetection:
+    """A person says a model line's box holds no text: the line goes, with its history, and the box is
+    recorded as a false detection, both or neither. Raises what model_line_discard raises."""
+    with transaction.atomic():
+        line = corpus.model_line_discard(line_id=line_id, page=page, user=user, expected_version=expected_version)
+        return FalseDetection.objects.create(
+            project_id=page.project_id, page=page, x0=line.x0, y0=line.y0, x1=line.x1, y1=line.y1,
+            polygon=line.polygon, text=line.text, confidence=line.confidence, model_version=line.model_version,
+            line_ref=line.pk, user=user)
 
 
 # Batch jobs ---------------------------------------------------------------------------------------

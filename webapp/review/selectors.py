@@ -6,13 +6,13 @@ import hashlib
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from webapp.corpus.models import Line, Page
 from webapp.predictions.selectors import line_queue
 from webapp.projects.models import Project, Strategy
 from webapp.projects.selectors import project_list
-from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, TrainingRun
+from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelPromotion, ModelVersion, TrainingRun
 
 QUEUE_BATCH = 20
 
@@ -66,7 +66,9 @@ def latest_runs(*, project: Project, limit: int = 4) -> list[TrainingRun]:
 
 
 def model_versions(*, project: Project) -> list[ModelVersion]:
-    return list(ModelVersion.objects.filter(project=project).order_by("kind", "-number"))
+    promotions = ModelPromotion.objects.select_related("promoted_by")
+    return list(ModelVersion.objects.filter(project=project).order_by("kind", "-number")
+                .prefetch_related(Prefetch("promotions", queryset=promotions)))
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,7 @@ def _queue_item(project, line: Line, ls_url: str | None) -> dict:
         "page_url": reverse("review:page", args=[project.pk, line.page_id]) + f"#line-{line.pk}",
         "api_url": reverse("line-detail", args=[project.pk, line.pk]),
         "undo_url": reverse("review:line-undo", args=[project.pk, line.pk]),
+        "not_a_line_url": reverse("line-not-a-line", args=[project.pk, line.pk]),
         "ls_url": ls_url,
     }
 

@@ -19,11 +19,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.utils import timezone
 
 from ml.base_models import KINDS, base_card, base_checkpoint
 from webapp.projects.models import Project
-from webapp.training.models import ModelStatus, ModelVersion
+from webapp.training.models import ModelVersion, PromotionVia
+from webapp.training.services import promote
 
 BASE_SOURCE = "base"
 
@@ -83,10 +83,8 @@ def base_versions_install(*, project: Project, user: AbstractBaseUser | None) ->
             name, sha256 = stored[kind]
             alphabet = card.get("recognizer", {}).get("alphabet", "") if kind == "recognizer" else ""
             version = ModelVersion(project=project, kind=kind, number=1, source=BASE_SOURCE, checkpoint_sha256=sha256,
-                                   alphabet=alphabet,
-                                   metrics=_base_metrics(kind, folder), status=ModelStatus.PROMOTED,
-                                   promoted_at=timezone.now(), created_by=user)
+                                   alphabet=alphabet, metrics=_base_metrics(kind, folder), created_by=user)
             version.checkpoint.name = name
-            version.save()
+            promote(version, via=PromotionVia.BASE, user=user, reason="the shipped base model")
             installed.append(version)
     return installed

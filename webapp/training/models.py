@@ -58,6 +58,33 @@ class ModelVersion(models.Model):
         return f"{self.kind}-v{self.number}"
 
 
+class PromotionVia(models.TextChoices):
+    TRAINING = "training", "Training run"  # the run's verdict: it beat the promoted model
+    MANUAL = "manual", "By hand"           # the promote (roll back) endpoint
+    UPLOAD = "upload", "Upload"            # uploaded with promote
+    BASE = "base", "Base model"            # installed with the project
+
+
+class ModelPromotion(models.Model):
+    """Each time a version became its project's promoted one, and on whose word.
+
+    `forced` is set when a person promoted it although the recorded figures said it did not beat
+    the version it replaced; `reason` then holds that objection (for a training run: its verdict).
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="promotions")
+    replaced = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    via = models.CharField(max_length=10, choices=PromotionVia.choices)
+    promoted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    forced = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -88,6 +115,8 @@ class TrainingRun(models.Model):
     retrain_after = models.BooleanField(default=False, help_text="Someone asked again while this run was active.")
     celery_task_id = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    # How the judge decided, e.g. "rejected: val CER 1.000 vs 1.000 of the empty prediction (...)".
+    verdict = models.CharField(max_length=300, blank=True)
     figures = models.JSONField(default=dict, blank=True)
     triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
@@ -106,6 +135,16 @@ class TrainingRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_RUN_STATUSES
+
+    @property
+    def outcome(self) -> str | None:
+        """What came of a finished run: "promoted", "rejected" (trained and judged, not better), or None.
+
+        A succeeded run only says the training ended; whether its model is any use is the outcome.
+        """
+        if self.status != RunStatus.SUCCEEDED:
+            return None
+        return "promoted" if self.promoted else "rejected"
 
     @property
     def storage_prefix(self) -> str:

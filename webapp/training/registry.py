@@ -13,8 +13,9 @@ from django.db.models import Max
 
 from ml.checkpoints import CheckpointError, load_checkpoint
 from webapp.projects.models import Project
-from webapp.training.models import ModelKind, ModelStatus, ModelVersion
-from webapp.training.services import TrainingRefused, _promote, enqueue_on_commit_after_promotion, json_safe
+from webapp.training.models import ModelKind, ModelStatus, ModelVersion, PromotionVia
+from webapp.training.services import TrainingRefused, enqueue_on_commit_after_promotion, json_safe
+from webapp.training.services import promote as promote_version
 
 MAX_CHECKPOINT_BYTES = 500 * 1024 * 1024
 
@@ -74,10 +75,11 @@ def model_version_upload(*, project: Project, user: AbstractBaseUser, data: byte
                                status=ModelStatus.READY, created_by=user)
         version.checkpoint.save(f"{kind}.pt", ContentFile(checkpoint), save=False)
         if promote:
-            _promote(version)
-        version.save()
-        if promote:
+            # Never judged on this project, so nothing can object; the record says who chose it.
+            promote_version(version, via=PromotionVia.UPLOAD, user=user, reason="uploaded with promote")
             enqueue_on_commit_after_promotion(version)
+        else:
+            version.save()
     return version
 
 

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from webapp.files import local_copy
 from webapp.projects.models import Project
-from webapp.training.models import ModelVersion, TrainingRun
+from webapp.training.models import ModelPromotion, ModelVersion, TrainingRun
 
 
 def training_run_list(*, project: Project) -> QuerySet[TrainingRun]:
@@ -22,7 +22,9 @@ def access_training_run(*, project: Project, run_id: int) -> TrainingRun:
 
 
 def model_version_list(*, project: Project, kind: str | None = None) -> QuerySet[ModelVersion]:
-    versions = ModelVersion.objects.filter(project=project).select_related("parent")
+    promotions = ModelPromotion.objects.select_related("promoted_by", "replaced")
+    versions = (ModelVersion.objects.filter(project=project).select_related("parent")
+                .prefetch_related(Prefetch("promotions", queryset=promotions)))
     return versions.filter(kind=kind) if kind else versions
 
 

@@ -39,7 +39,8 @@ from webapp.locks import LockNamespace, advisory_lock_held, advisory_lock_try
 from webapp.projects.models import Project
 from webapp.queueing import GPU_QUEUE, enqueue_on_commit
 from webapp.training import configs, data
-from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelStatus, ModelVersion, RunStatus, TrainingRun
+from webapp.training.models import (ACTIVE_RUN_STATUSES, ModelKind, ModelPromotion, ModelStatus, ModelVersion,
+                                    PromotionVia, RunStatus, TrainingRun)
 from webapp.training.selectors import model_version_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 class TrainingRefused(Exception):
     """Training cannot start; the message says why and what would fix it."""
+
+
+class PromotionNeedsForce(TrainingRefused):
+    """A person asked to promote a version the recorded figures say did not beat the promoted one."""
 
 
 # Requests -----------------------------------------------------------------------------------------
@@ -286,16 +291,19 @@ def _judge_and_finish(run: TrainingRun, candidate: ModelVersion) -> None:
         candidate.refresh_from_db()
         candidate.metrics = json_safe({**candidate.metrics, "validation": verdict.candidate,
                                        "compared_with": verdict.baseline_label, "baseline": verdict.baseline})
+        run.verdict = verdict.reason
         if verdict.better:
-            _promote(candidate)
+            promote(candidate, via=PromotionVia.TRAINING, reason=verdict.reason)
             run.promoted = True
         else:
             candidate.status = ModelStatus.REJECTED
-        candidate.save()
-        run.figures = {**run.figures, "verdict": verdict.reason}
+            candidate.save()
         _finish(run, RunStatus.SUCCEEDED)
     if run.promoted:
         enqueue_on_commit_after_promotion(candidate)
+
+
+EMPTY_PREDICTION = "empty prediction"  # what a model is judged against when none is promoted
 
 
 @dataclass
@@ -316,20 +324,47 @@ def judge(*, candidate: ModelVersion, promoted: ModelVersion | None) -> Verdict:
     theirs = (trainee.scores(model_version_checkpoint(version=promoted), validation, device=device) if promoted
               else trainee.empty_scores(validation))
     metric = trainee.metric
-    better = (mine[metric] > theirs[metric] + margin if trainee.higher_is_better
-              else mine[metric] < theirs[metric] - margin)
-    reason = (f"val {metric.upper()} {mine[metric]:.4f} vs {theirs[metric]:.4f} "
-              f"({'promoted' if better else 'kept'}; margin {margin})")
-    label = promoted.label if promoted else "empty prediction"
+    better = beats(trainee, mine[metric], theirs[metric], margin=margin)
+    label = promoted.label if promoted else EMPTY_PREDICTION
+    if better:
+        reason = f"promoted: {comparison_text(metric, mine[metric], theirs[metric])} of {_named(label)}"
+    else:
+        direction = "higher" if trainee.higher_is_better else "lower"
+        reason = (f"rejected: {comparison_text(metric, mine[metric], theirs[metric])} of {_named(label)} "
+                  f"(it must be {direction} by {margin:g})")
     return Verdict(better=better, candidate=mine, baseline=theirs, baseline_label=label, reason=reason)
 
 
-def _promote(version: ModelVersion) -> None:
-    """Caller holds a transaction. The partial unique index guarantees one promoted model per kind."""
-    ModelVersion.objects.filter(project=version.project, kind=version.kind, status=ModelStatus.PROMOTED) \
-        .exclude(pk=version.pk).update(status=ModelStatus.READY)
+def beats(trainee: "Trainee", mine: float, theirs: float, *, margin: float) -> bool:
+    """The one rule of promotion: better than the promoted model by the project's margin."""
+    return mine > theirs + margin if trainee.higher_is_better else mine < theirs - margin
+
+
+def comparison_text(metric: str, mine: float, theirs: float) -> str:
+    return f"val {metric.upper()} {mine:.3f} vs {theirs:.3f}"
+
+
+def _named(label: str) -> str:
+    return f"the {label}" if label == EMPTY_PREDICTION else label
+
+
+def promote(version: ModelVersion, *, via: str, user: AbstractBaseUser | None = None, forced: bool = False,
+            reason: str = "") -> ModelPromotion:
+    """Make `version` its kind's promoted one, save it and record the promotion.
+
+    Caller holds a transaction. The partial unique index guarantees one promoted model per kind.
+    """
+    replaced = (ModelVersion.objects.select_for_update()
+                .filter(project=version.project, kind=version.kind, status=ModelStatus.PROMOTED)
+                .exclude(pk=version.pk).first())
+    if replaced is not None:
+        replaced.status = ModelStatus.READY
+        replaced.save(update_fields=["status"])
     version.status = ModelStatus.PROMOTED
     version.promoted_at = timezone.now()
+    version.save()
+    return ModelPromotion.objects.create(version=version, replaced=replaced, via=via, promoted_by=user,
+                                         forced=forced, reason=reason)
 
 
 def enqueue_on_commit_after_promotion(version: ModelVersion) -> None:
@@ -337,23 +372,71 @@ def enqueue_on_commit_after_promotion(version: ModelVersion) -> None:
     enqueue_on_commit(task_names.PREDICTION_PREANNOTATE, version.project_id, queue=GPU_QUEUE)
 
 
-def model_version_rollback(*, version: ModelVersion) -> ModelVersion:
-    """Make an earlier (ready or rejected) version the promoted one again."""
+def model_version_promote(*, version: ModelVersion, user: AbstractBaseUser, force: bool = False) -> ModelVersion:
+    """A person makes `version` the promoted one (a roll back, or forward).
+
+    When the recorded figures say it did not beat the version it would replace (promotion_objection),
+    this needs `force`, and the promotion is recorded as forced with that objection: a model that reads
+    nothing must not reach pre-annotation unnoticed. Promoting the promoted version changes nothing.
+    """
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
         if version.status == ModelStatus.FAILED or not version.checkpoint:
             raise TrainingRefused(f"{version.label} has no usable checkpoint.")
-        _promote(version)
-        version.save()
+        if version.status == ModelStatus.PROMOTED:
+            return version
+        current = promoted_version(project=version.project, kind=version.kind)
+        objection = promotion_objection(version=version, current=current)
+        if objection and not force:
+            raise PromotionNeedsForce(f"{objection}; pass force to promote it anyway.")
+        promote(version, via=PromotionVia.MANUAL, user=user, forced=bool(objection), reason=objection or "")
         enqueue_on_commit_after_promotion(version)
     return version
+
+
+def promotion_objection(*, version: ModelVersion, current: ModelVersion | None) -> str | None:
+    """Why the recorded figures say `version` should not replace `current` (None: nothing says so).
+
+    Figures measured on the same validation data come first: `version`'s own judgement against
+    `current`, then `current`'s judgement against `version`. Failing those, the scores each got at
+    its own judgement, and last a rejection of `version` by the model promoted when it was judged.
+    A version never judged on this project (uploaded, base) has no figures and raises no objection.
+    """
+    trainee = TRAINEES[version.kind]
+    metric = trainee.metric
+    against = current.label if current else EMPTY_PREDICTION
+    mine, its_baseline = _score(version, "validation", metric), _score(version, "baseline", metric)
+    current_score = _score(current, "validation", metric) if current else None
+    current_baseline = _score(current, "baseline", metric) if current else None
+    note = ""
+    if version.metrics.get("compared_with") == against and None not in (mine, its_baseline):
+        theirs = its_baseline
+    elif current is not None and current.metrics.get("compared_with") == version.label \
+            and None not in (current_baseline, current_score):
+        mine, theirs = current_baseline, current_score
+    elif None not in (mine, current_score):
+        theirs, note = current_score, " (each on the validation split of its own judgement)"
+    elif version.status == ModelStatus.REJECTED and None not in (mine, its_baseline):
+        theirs, against, note = its_baseline, version.metrics.get("compared_with"), " (when it was judged)"
+    else:
+        return None
+    if beats(trainee, mine, theirs, margin=version.project.promotion_margin):
+        return None
+    return f"{version.label} did not beat {_named(against)}: {comparison_text(metric, mine, theirs)}{note}"
+
+
+def _score(version: ModelVersion, which: str, metric: str) -> float | None:
+    """A recorded score: which="validation" (its own at its judgement) or "baseline" (what it was judged against)."""
+    figures = (version.metrics or {}).get(which)
+    value = figures.get(metric) if isinstance(figures, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _finish(run: TrainingRun, status: str, *, error: str = "") -> None:
     run.status = status
     run.error = error
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at", "promoted", "figures"])
+    run.save(update_fields=["status", "error", "finished_at", "promoted", "figures", "verdict"])
 
 
 def _finish_by_id(run_id: int, status: str, *, error: str = "") -> None:

@@ -2,6 +2,9 @@
 //
 // Accepting is optimistic: Enter sends the PATCH and moves on at once, so a fast reviewer never
 // waits for the server; the card shows the answer when it comes (saved, conflict, error).
+// Empty text is the exception: the server refuses to verify it, so Enter waits for its answer and
+// stays on the card to show why. A box with no text goes through "Not a text line" (Alt+N), which
+// removes the card once the server has deleted the line.
 // Cards for the next lines (with their crop images) are loaded before the reviewer reaches them.
 "use strict";
 
@@ -11,6 +14,7 @@
   const announcer = document.getElementById("queue-announcer");
   const endNotice = document.getElementById("queue-end");
   const acceptedCount = document.getElementById("accepted-count");
+  const discardedCount = document.getElementById("discarded-count");
   const threshold = parseFloat(list.dataset.threshold);
   const PREFETCH_AHEAD = 10;  // lines loaded beyond the current one; a batch is 20
 
@@ -20,6 +24,7 @@
   let loading = null;
   let exhausted = false;
   let accepted = 0;
+  let discarded = 0;
 
   function setState(item, state, message) {
     item.state = state;
@@ -48,14 +53,17 @@
   }
 
   function addCard(data) {
+    // A batch asked for around a line removed meanwhile can repeat lines already shown.
+    if (items.some((item) => item.data.id === data.id)) return;
     const card = template.content.firstElementChild.cloneNode(true);
-    const index = items.length;
     const inputId = `line-input-${data.id}`;
     card.dataset.line = data.id;
     card.querySelector(".crop").src = data.crop_url;
     const uncertain = renderSuggestion(card.querySelector(".suggestion"), data.text, data.char_confidences);
     const label = card.querySelector("label");
     label.htmlFor = inputId;
+    label.id = `line-label-${data.id}`;
+    card.querySelector(".not-a-line").setAttribute("aria-describedby", label.id);
     const confidence = data.confidence === null ? "" : `, model confidence ${Math.round(data.confidence * 100)} %`;
     label.textContent = `Line ${data.order + 1} of ${data.page_name}${confidence}, ${uncertain} uncertain character${uncertain === 1 ? "" : "s"}`;
     const input = card.querySelector("input");
@@ -76,7 +84,8 @@
     const item = {data, card, input, state: "waiting", saving: null};
     items.push(item);
     setState(item, "waiting", "Waiting for review");
-    input.addEventListener("focus", () => select(index, false));
+    // Looked up when it happens: cards before this one may have been removed since.
+    input.addEventListener("focus", () => select(items.indexOf(item), false));
     list.appendChild(card);
   }
 
@@ -121,10 +130,11 @@
     select(target);
   }
 
+  // Resolves to whether the line is saved with the text in its box.
   function accept(item) {
     const text = item.input.value;
     // Nothing new to send: already saving, or already accepted with this very text.
-    if (item.state === "saving" || (item.state === "accepted" && item.acceptedText === text)) return;
+    if (item.state === "saving" || (item.state === "accepted" && item.acceptedText === text)) return item.saving;
     const counted = item.state === "accepted";
     setState(item, "saving", "Saving…");
     item.saving = inkloop.request("PATCH", item.data.api_url, {version: item.data.version, text}).then((result) => {
@@ -146,6 +156,46 @@
       return result.ok;
     });
     undoStack.push(item);
+    return item.saving;
+  }
+
+  async function discard(item) {
+    if (item.state === "saving") await item.saving;
+    // Let a batch already asked for arrive first: its cursor may be this very line.
+    if (loading) await loading;
+    setState(item, "saving", "Removing…");
+    const where = `line ${item.data.order + 1} of ${item.data.page_name}`;
+    const result = await inkloop.request("POST", item.data.not_a_line_url, {version: item.data.version});
+    if (result.status === 409) {
+      item.data.version = result.body.current.version;
+      setState(item, "conflict", `Conflict: someone changed this line meanwhile to “${result.body.current.text}”. Nothing was removed.`);
+      inkloop.announce(announcer, `Conflict on ${where}: someone else changed it. Nothing was removed.`, "error");
+      return;
+    }
+    if (!result.ok) {
+      setState(item, "error", `Not removed: ${result.body.detail || "the server refused it"}`);
+      inkloop.announce(announcer, `${where} was not removed: ${result.body.detail || "error"}`, "error");
+      return;
+    }
+    discarded += 1;
+    discardedCount.textContent = discarded;
+    const index = items.indexOf(item);
+    items.splice(index, 1);
+    item.card.remove();
+    undoStack.splice(0, undoStack.length, ...undoStack.filter((other) => other !== item));
+    inkloop.announce(announcer, `Removed ${where}: not a text line.`);
+    // The card that took its place is the one to review next.
+    const wasCurrent = index === current;
+    if (index < current) current -= 1;
+    if (!wasCurrent) return;
+    current = -1;
+    if (index >= items.length) await loadMore();
+    if (index < items.length) {
+      select(index);
+    } else {
+      endNotice.hidden = false;
+      if (items.length) select(items.length - 1);
+    }
   }
 
   async function undo() {
@@ -174,13 +224,17 @@
   }
 
   const KEYS = {Enter: "accept", ArrowDown: "down", ArrowUp: "up", Escape: "skip"};
+  const ALT_KEYS = {KeyZ: "undo", KeyN: "discard"};
 
-  function perform(action) {
+  async function perform(action) {
     const item = items[current];
+    if (!item) return;  // the last card was removed and nothing followed it
     if (action === "accept") {
-      accept(item);
+      const saved = accept(item);
+      if (item.input.value.trim() === "" && !(await saved)) return;  // refused: stay on it, its card says why
       return move(1);
     }
+    if (action === "discard") return discard(item);
     if (action === "skip") {
       if (item.state === "waiting") setState(item, "skipped", "Skipped");
       return move(1);
@@ -193,13 +247,29 @@
   // Keys are performed strictly in order: one pressed while the next lines are still loading acts
   // on the line it was meant for once that line is there, instead of on the line still focused.
   let pending = Promise.resolve();
+  function enqueue(step) {
+    pending = pending.then(step).catch((error) => {
+      inkloop.announce(announcer, `Something went wrong: ${error.message}`, "error");
+    });
+  }
+
   list.addEventListener("keydown", (event) => {
     if (current < 0) return;
-    const action = event.altKey && event.code === "KeyZ" ? "undo" : (event.altKey ? null : KEYS[event.key]);
+    // Enter or Space on a card's button presses that button, not the line's accept.
+    if (event.target.closest("button") && (event.key === "Enter" || event.key === " ")) return;
+    const action = event.altKey ? ALT_KEYS[event.code] : KEYS[event.key];
     if (!action) return;
     event.preventDefault();
-    pending = pending.then(() => perform(action)).catch((error) => {
-      inkloop.announce(announcer, `Something went wrong: ${error.message}`, "error");
+    enqueue(() => perform(action));
+  });
+
+  list.addEventListener("click", (event) => {
+    const button = event.target.closest("button.not-a-line");
+    const item = button && items.find((candidate) => candidate.card.contains(button));
+    if (!item) return;
+    enqueue(() => {
+      if (items.indexOf(item) !== current) select(items.indexOf(item), false);
+      return discard(item);
     });
   });
 

@@ -1,12 +1,11 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
-from webapp.api import lines, pages, predictions, projects, training
+from webapp.api import auth, lines, pages, predictions, projects, training
 
 urlpatterns = [
     path("health/", projects.HealthApi.as_view(), name="health"),
-    path("auth/token/", obtain_auth_token, name="auth-token"),
+    path("auth/token/", auth.TokenApi.as_view(), name="auth-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("projects/", projects.ProjectListApi.as_view(), name="project-list"),

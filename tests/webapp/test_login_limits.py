@@ -61,6 +61,8 @@ def test_a_success_before_the_limit_starts_the_count_again(make_user):
 
     assert [token(client, "alice", "wrong guess").status_code for _ in range(LIMIT - 1)] == [400] * (LIMIT - 1)
     assert token(client, "alice", PASSWORD).status_code == 200
+    # Counted from zero again each time: the limit's worth of failures in a row still locks.
+    assert [token(client, "alice", "wrong guess").status_code for _ in range(LIMIT)] == [400] * (LIMIT - 1) + [429]
 
 
 def test_token_requests_from_one_address_are_throttled_in_the_shared_cache(db):

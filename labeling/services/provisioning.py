@@ -26,9 +26,6 @@ from webapp.projects.models import Project
 logger = logging.getLogger(__name__)
 
 PROJECTS_PAGE = 100
-# Label Studio counts tasks, annotations and predictions of every project it lists unless told which
-# counts to include; naming none of them ("id" is not a count) spares a query per project listed.
-NO_COUNTS = "id"
 WEBHOOK_ACTIONS = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"]
 SECRET_HEADER = "X-Inkloop-Secret"
 ML_BACKEND_USER = "inkloop"
@@ -80,7 +77,7 @@ def all_projects(ls) -> list:
     """
     projects, page = [], 1
     while True:
-        answer = ls.projects.list(page=page, page_size=PROJECTS_PAGE, include=NO_COUNTS)
+        answer = ls.projects.list(page=page, page_size=PROJECTS_PAGE)
         projects += answer.items or []
         if not answer.response.next:
             return projects
@@ -92,7 +89,7 @@ def _linked_project(ls, *, link: LabelStudioProject | None, project: Project):
     one small request instead of a walk through every project on every reconciliation."""
     if link is None:
         return None
-    found = ls.projects.list(ids=str(link.ls_project_id), page_size=1, include=NO_COUNTS).items or []
+    found = ls.projects.list(ids=str(link.ls_project_id), page_size=1).items or []
     return next((item for item in found
                  if item.id == link.ls_project_id and (item.description or "").endswith(marker(project))), None)
 

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from label_studio_sdk.core.api_error import ApiError
 
 from labeling.models import LabelStudioProject, LabelStudioTask
-from labeling.services.provisioning import NO_COUNTS, marker, project_provision
+from labeling.services.provisioning import marker, project_provision
 from labeling.services.sync import _ls_tasks as ls_tasks
 from labeling.services.sync import projects_reconcile
 from tests.labeling.helpers import ASYNC_TIMEOUT, png
@@ -31,7 +31,7 @@ LABEL_STUDIO_PAGE = 100  # Label Studio 1.23's page size for projects and tasks 
 
 
 def project_count(ls) -> int:
-    return ls.projects.list(page_size=1, include=NO_COUNTS).response.count
+    return ls.projects.list(page_size=1).response.count
 
 
 @contextmanager
@@ -70,7 +70,7 @@ def other_projects(ls):
 def listed(ls, **filters) -> list:
     page, items = 1, []
     while True:
-        answer = ls.projects.list(page=page, page_size=LABEL_STUDIO_PAGE, include=NO_COUNTS, **filters)
+        answer = ls.projects.list(page=page, page_size=LABEL_STUDIO_PAGE, **filters)
         items += answer.items
         if not answer.response.next:
             return items

@@ -139,6 +139,10 @@ def server_environment(*, data_dir: Path, password: str, token: str) -> dict[str
         COLLECT_ANALYTICS="false",
         LATEST_VERSION_CHECK="false",
         WEBHOOK_TIMEOUT="10",  # the default 1 s drops deliveries while inkloop is busy; it never retries
+        # Registering the ML backend fails for good when inkloop's /ml/health takes over the default 1 s (3 s for
+        # /ml/setup), as it does on a busy machine.
+        ML_TIMEOUT_HEALTH="10",
+        ML_TIMEOUT_SETUP="10",
         # "Start training" calls the ML backend's /webhook with START_TRAINING (a Label Studio feature flag).
         ff_back_dev_1417_start_training_mlbackend_webhooks_250122_long="true",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -257,3 +258,44 @@ LABEL_STUDIO_WEBHOOK_SECRET = (os.environ.get("LABEL_STUDIO_WEBHOOK_SECRET")
 LABEL_STUDIO_SYNC_SECONDS = env_int("LABEL_STUDIO_SYNC_SECONDS", 300)
 # Label Studio calls these over the internal network, where no TLS proxy adds X-Forwarded-Proto.
 SECURE_REDIRECT_EXEMPT += [r"^labeling/webhook/$", r"^ml/"]
+
+# ---------------------------------------------------------------- login limits and the shared cache
+# Failed logins per username and address (django-axes) and requests for API tokens per address
+# (DRF throttling); see webapp/login_limits.py. Both must hold across every web process:
+# axes keeps its records in PostgreSQL, the throttle counts in Redis.
+# https://docs.djangoproject.com/en/5.2/topics/cache/#redis
+# https://www.django-rest-framework.org/api-guide/throttling/
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+
+
+def redis_database(url: str, number: int) -> str:
+    """The same Redis server as `url`, database `number`: the cache never shares the broker's keys
+    (and a cache clear, FLUSHDB, never empties Celery's queues)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "unix":  # unix:///path/redis.sock?db=0 (urlunsplit would drop the empty host)
+        return f"unix://{parts.path}?{urlencode(dict(parse_qsl(parts.query), db=str(number)))}"
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
+CACHES = {"default": {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": os.environ.get("CACHE_REDIS_URL")
+    or redis_database(os.environ.get("REDIS_URL", "redis://localhost:6379/0"), env_int("INKLOOP_CACHE_REDIS_DB", 1)),
+    "KEY_PREFIX": "inkloop",
+}}
+# Proxies in front of the web app that append the caller's address to X-Forwarded-For: the address
+# limits count by (webapp.login_limits.client_address). One TLS proxy when SECURE_PROXY_SSL_HEADER_ENABLED.
+INKLOOP_TRUSTED_PROXIES = env_int("INKLOOP_TRUSTED_PROXIES", 1 if env_bool("SECURE_PROXY_SSL_HEADER_ENABLED") else 0)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"auth_token": os.environ.get("INKLOOP_TOKEN_RATE", "20/minute")}
+INSTALLED_APPS += ["axes"]
+# Last, as axes asks: it turns a lockout its backend signalled into the 429 answer.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("INKLOOP_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("INKLOOP_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "webapp.login_limits.client_address"
+AXES_LOCKOUT_CALLABLE = "webapp.login_limits.lockout_response"

@@ -69,32 +69,46 @@ def _provision(*, project: Project) -> LabelStudioProject:
 
 
 def all_projects(ls) -> list:
-    """Every project, page by page while a page comes back full. (The SDK's pager asks for the page
-    after the last one, which Label Studio answers with a 404 that it logs as an error.)"""
+    """Every project, page by page for as long as Label Studio's answer names a next page.
+
+    Its page size is its own (at most 100 in 1.23) and a page past the last is a 404, not an
+    empty page: a full last page (100, 200, ... projects) says nothing about whether more follow,
+    so only the answer's `next` does. (The SDK's own pager asks for the page after the last one.)
+    """
     projects, page = [], 1
     while True:
-        items = ls.projects.list(page=page, page_size=PROJECTS_PAGE).items or []
-        projects += items
-        if len(items) < PROJECTS_PAGE:
+        answer = ls.projects.list(page=page, page_size=PROJECTS_PAGE)
+        projects += answer.items or []
+        if not answer.response.next:
             return projects
         page += 1
+
+
+def _linked_project(ls, *, link: LabelStudioProject | None, project: Project):
+    """The Label Studio project inkloop stored the id of, if it is still there and still this project's:
+    one small request instead of a walk through every project on every reconciliation."""
+    if link is None:
+        return None
+    found = ls.projects.list(ids=str(link.ls_project_id), page_size=1).items or []
+    return next((item for item in found
+                 if item.id == link.ls_project_id and (item.description or "").endswith(marker(project))), None)
 
 
 def _ls_project(*, project: Project) -> int:
     link = link_of(project_id=project.pk)
     title = f"{project.name} (inkloop)"[:50]
     with label_studio_call("find the Label Studio project") as ls:
-        found = [item for item in all_projects(ls) if (item.description or "").endswith(marker(project))]
-    if link is not None:
-        found = [item for item in found if item.id == link.ls_project_id] or found
-    if not found:
+        current = _linked_project(ls, link=link, project=project)
+        if current is None:  # never stored (a run interrupted after creating it), or deleted over there
+            found = [item for item in all_projects(ls) if (item.description or "").endswith(marker(project))]
+            current = found[0] if found else None
+    if current is None:
         with label_studio_call("create the Label Studio project") as ls:
             created = ls.projects.create(title=title, description=f"{project.description}\n\n{marker(project)}".strip(),
                                          label_config=LABEL_CONFIG, show_collab_predictions=True,
                                          evaluate_predictions_automatically=False)
         logger.info("created Label Studio project %s for project %s", created.id, project.pk)
         return created.id
-    current = found[0]
     if current.label_config != LABEL_CONFIG:
         with label_studio_call("update the labeling config") as ls:
             ls.projects.update(id=current.id, label_config=LABEL_CONFIG)

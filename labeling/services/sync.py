@@ -73,6 +73,8 @@ def _reconcile(*, project: Project) -> dict:
 
 
 def _ls_tasks(*, ls_project_id: int) -> list[dict]:
+    """Every task of the project. A page past the last is a 404 in Label Studio, so a full page
+    (100, 200, ... tasks) is not a reason to ask for another: its answer's `total` says when to stop."""
     tasks, page = [], 1
     while True:
         body = raw_request("GET", "api/tasks/", what="list the project's tasks",
@@ -80,7 +82,8 @@ def _ls_tasks(*, ls_project_id: int) -> list[dict]:
                                    "page_size": PAGE_SIZE}).json()
         batch = body.get("tasks", []) if isinstance(body, dict) else body
         tasks.extend(batch)
-        if len(batch) < PAGE_SIZE:
+        total = body.get("total") if isinstance(body, dict) else None
+        if len(batch) < PAGE_SIZE or (isinstance(total, int) and len(tasks) >= total):
             return tasks
         page += 1
 

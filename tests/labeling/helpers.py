@@ -36,7 +36,7 @@ def project_with_annotator(*, annotator_email: str, pages: int = 1):
                              password="x" * 12)
     person = users.create_user(username=f"ann-{uuid.uuid4().hex[:8]}", email=annotator_email, password="x" * 12)
     project = project_create(creator=lead, name=f"wills {uuid.uuid4().hex[:6]}", use_base_models=False)
-    membership_set(project=project, username=person.username, role=Role.ANNOTATOR)
+    membership_set(project=project, user=person, role=Role.ANNOTATOR)
     seed = uuid.uuid4().int % 1000
     stored = pages_upload(project=project, user=lead, files=[(f"page-{seed + i}.png", png(seed + i))
                                                             for i in range(pages)])

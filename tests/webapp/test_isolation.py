@@ -10,8 +10,8 @@ from tests.webapp.conftest import png_bytes, upload
 from webapp.corpus import services
 from webapp.corpus.lines import LineData
 from webapp.corpus.models import Line, LineRevision, Page
-from webapp.projects.models import Membership
-from webapp.projects.services import project_create
+from webapp.projects.models import Invitation, Membership
+from webapp.projects.services import invitation_create, project_create
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,9 @@ def two_projects(make_user, client_for):
         files = [(f"{key}.png", png_bytes(shade=shade))]
         page = services.pages_upload(project=project, user=owner, files=files)[0].page
         line = services.line_create(page=page, user=owner, data=LineData(bbox=(10, 10, 100, 40), text=f"secret {key}"))
-        projects[key] = {"project": project, "page": page, "line": line}
+        invitation = invitation_create(project=project, invited_by=owner, kind="email", invitee=f"{key}@example.org",
+                                       role="annotator")
+        projects[key] = {"project": project, "page": page, "line": line, "invitation": invitation}
     return {"alice": client_for(alice), "bob": client_for(bob), **projects}
 
 
@@ -45,6 +47,8 @@ def _requests(w):
         ("get", f"/api/projects/{b}/members/", None),
         ("post", f"/api/projects/{b}/members/", {"username": "alice", "role": "manager"}),
         ("delete", f"/api/projects/{b}/members/{line.page.project.created_by_id}/", None),
+        ("get", f"/api/projects/{b}/invitations/", None),
+        ("delete", f"/api/projects/{b}/invitations/{w['b']['invitation'].pk}/", None),
         ("get", f"/api/projects/{b}/pages/", None),
         ("get", f"/api/projects/{b}/pages/{page}/", None),
         ("delete", f"/api/projects/{b}/pages/{page}/", None),
@@ -76,6 +80,7 @@ def test_every_endpoint_of_another_project_is_404(two_projects):
 
     assert _b_state() == before
     assert not Membership.objects.filter(project=two_projects["b"]["project"], user__username="alice").exists()
+    assert Invitation.objects.filter(project=two_projects["b"]["project"]).count() == 1
 
 
 def test_upload_and_import_into_another_project_are_404(two_projects, settings):

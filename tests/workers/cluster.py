@@ -155,10 +155,14 @@ def celery_cluster(django_db_setup, django_db_blocker, worker_media_root, tmp_pa
                INKLOOP_CACHE_DIR=str(tmp_path_factory.mktemp("worker-cache")), INKLOOP_DEVICE="cpu",
                OMP_NUM_THREADS="1")
     cluster = WorkerCluster(env, tmp_path_factory.mktemp("celery-logs"))
-    for name in ("gpu", "default", "beat"):
-        cluster.start(name)
-    for name in ("gpu", "default"):
-        cluster.wait_ready(name)
+    try:
+        for name in ("gpu", "default", "beat"):
+            cluster.start(name)
+        for name in ("gpu", "default"):
+            cluster.wait_ready(name)
+    except BaseException:
+        cluster.stop()  # a worker that never got ready must not outlive the session
+        raise
     yield cluster
     cluster.stop()
 

@@ -8,10 +8,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from webapp.api.serializers import MembershipIn, MembershipOut, MembershipRoleIn, ProjectIn, ProjectOut
+from webapp.api.serializers import (InvitationOut, MembershipIn, MembershipOut, MembershipRoleIn, ProjectIn,
+                                    ProjectOut)
 from webapp.projects import services
 from webapp.projects.models import Role
-from webapp.projects.selectors import access_project, membership_list, project_list
+from webapp.projects.selectors import access_project, invitation_list, membership_list, project_list
 
 
 class HealthApi(APIView):
@@ -68,13 +69,14 @@ class MemberListApi(APIView):
         project = access_project(user=request.user, project_id=project_id)
         return Response(MembershipOut(membership_list(project=project), many=True).data)
 
-    @extend_schema(request=MembershipIn, responses={201: MembershipOut})
+    @extend_schema(request=MembershipIn, responses={202: InvitationOut})
     def post(self, request, project_id: int):
+        """Invites by username or email: 202 and the invitation, alike whether or not the user exists."""
         project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
         data = MembershipIn(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.membership_set(project=project, **data.validated_data)
-        return Response(MembershipOut(membership).data, status=status.HTTP_201_CREATED)
+        invitation = services.invitation_create(project=project, invited_by=request.user, **data.validated_data)
+        return Response(InvitationOut(invitation).data, status=status.HTTP_202_ACCEPTED)
 
 
 class MemberDetailApi(APIView):
@@ -84,8 +86,7 @@ class MemberDetailApi(APIView):
         membership = get_object_or_404(membership_list(project=project), user_id=user_id)
         data = MembershipRoleIn(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.membership_set(project=project, username=membership.user.username,
-                                             role=data.validated_data["role"])
+        membership = services.membership_set(project=project, user=membership.user, role=data.validated_data["role"])
         return Response(MembershipOut(membership).data)
 
     @extend_schema(responses={204: None})
@@ -93,4 +94,20 @@ class MemberDetailApi(APIView):
         project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
         membership = get_object_or_404(membership_list(project=project), user_id=user_id)
         services.membership_remove(project=project, membership=membership)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationListApi(APIView):
+    @extend_schema(responses=InvitationOut(many=True))
+    def get(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
+        return Response(InvitationOut(invitation_list(project=project), many=True).data)
+
+
+class InvitationDetailApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, project_id: int, invitation_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
+        invitation = get_object_or_404(invitation_list(project=project), pk=invitation_id)
+        services.invitation_revoke(invitation=invitation)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,7 @@ from webapp.corpus import transfer
 from webapp.corpus.models import Line, LineRevision, Page
 from webapp.corpus.signing import page_image_url
 from webapp.predictions.models import FalseDetection
-from webapp.projects.models import Membership, Project
+from webapp.projects.models import Invitation, InviteeKind, Membership, Project
 
 
 class ProjectOut(serializers.ModelSerializer):
@@ -33,17 +33,48 @@ class ProjectIn(serializers.ModelSerializer):
 
 
 class MembershipOut(serializers.ModelSerializer):
+    """A member as the project's other members know them: no email or other account data."""
+
     username = serializers.CharField(source="user.username")
-    email = serializers.CharField(source="user.email")
 
     class Meta:
         model = Membership
-        fields = ["user_id", "username", "email", "role"]
+        fields = ["user_id", "username", "role"]
 
 
 class MembershipIn(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    """Who to invite: a username or an email, one of the two."""
+
+    username = serializers.CharField(max_length=150, required=False)
+    email = serializers.EmailField(max_length=254, required=False)
     role = serializers.ChoiceField(choices=Membership._meta.get_field("role").choices)
+
+    def validate(self, data):
+        given = [kind for kind in (InviteeKind.USERNAME, InviteeKind.EMAIL) if data.get(kind)]
+        if len(given) != 1:
+            raise serializers.ValidationError("Give a username or an email: one of the two.")
+        return {"kind": given[0], "invitee": data[given[0]], "role": data["role"]}
+
+
+class InvitationOut(serializers.ModelSerializer):
+    """Only what the inviting managers typed and when the invitation was used, never who used it."""
+
+    username = serializers.SerializerMethodField()
+    email = serializers.SerializerMethodField()
+    accepted = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "username", "email", "role", "created_at", "accepted", "accepted_at"]
+
+    def get_username(self, invitation) -> str | None:
+        return invitation.invitee if invitation.kind == InviteeKind.USERNAME else None
+
+    def get_email(self, invitation) -> str | None:
+        return invitation.invitee if invitation.kind == InviteeKind.EMAIL else None
+
+    def get_accepted(self, invitation) -> bool:
+        return invitation.accepted_at is not None
 
 
 class MembershipRoleIn(serializers.Serializer):

@@ -1,18 +1,20 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
-from webapp.api import lines, pages, predictions, projects, training
+from webapp.api import auth, lines, pages, predictions, projects, training
 
 urlpatterns = [
     path("health/", projects.HealthApi.as_view(), name="health"),
-    path("auth/token/", obtain_auth_token, name="auth-token"),
+    path("auth/token/", auth.TokenApi.as_view(), name="auth-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("projects/", projects.ProjectListApi.as_view(), name="project-list"),
     path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view(), name="project-detail"),
     path("projects/<int:project_id>/members/", projects.MemberListApi.as_view(), name="member-list"),
     path("projects/<int:project_id>/members/<int:user_id>/", projects.MemberDetailApi.as_view(), name="member-detail"),
+    path("projects/<int:project_id>/invitations/", projects.InvitationListApi.as_view(), name="invitation-list"),
+    path("projects/<int:project_id>/invitations/<int:invitation_id>/", projects.InvitationDetailApi.as_view(),
+         name="invitation-detail"),
     path("projects/<int:project_id>/pages/", pages.PageListApi.as_view(), name="page-list"),
     path("projects/<int:project_id>/pages/<int:page_id>/", pages.PageDetailApi.as_view(), name="page-detail"),
     path("projects/<int:project_id>/pages/<int:page_id>/lines/", lines.PageLinesApi.as_view(), name="page-lines"),

@@ -85,3 +85,39 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.project} as {self.role}"
+
+
+class InviteeKind(models.TextChoices):
+    USERNAME = "username", "Username"
+    EMAIL = "email", "Email"
+
+
+class Invitation(models.Model):
+    """A manager's request that the user with this username or email join the project with this role.
+
+    Recorded alike whether or not such a user exists, and fulfilled when that user next logs in
+    (webapp.projects.services.invitations_accept), so an inviter never learns who has an account.
+    Holds only what the inviter typed; the accepting user is linked once they have joined.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    kind = models.CharField(max_length=10, choices=InviteeKind.choices)
+    # A username exactly as typed (usernames are case-sensitive); an email in lower case.
+    invitee = models.CharField(max_length=254)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.ANNOTATOR)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["project", "kind", "invitee"],
+                                               condition=models.Q(accepted_at__isnull=True),
+                                               name="one_open_invitation_per_invitee")]
+        indexes = [models.Index(fields=["kind", "invitee"], condition=models.Q(accepted_at__isnull=True),
+                                name="open_invitations_by_invitee")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.invitee} to {self.project} as {self.role}"

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F, QuerySet
 from django.http import Http404
 
-from webapp.projects.models import Membership, Project, Role
+from webapp.projects.models import Invitation, Membership, Project, Role
 
 
 def project_list(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -34,3 +34,8 @@ def access_project(*, user: AbstractBaseUser, project_id: int, min_role: str = R
 
 def membership_list(*, project: Project) -> QuerySet[Membership]:
     return Membership.objects.filter(project=project).select_related("user")
+
+
+def invitation_list(*, project: Project) -> QuerySet[Invitation]:
+    """The project's invitations, open and accepted: only what its managers typed (see Invitation)."""
+    return Invitation.objects.filter(project=project).order_by("id")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
-from webapp.projects.models import Membership, Project, Role
+from webapp.projects.models import Invitation, InviteeKind, Membership, Project, Role
 
 EDITABLE_FIELDS = {
     "name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent", "test_percent",
@@ -54,10 +55,9 @@ def project_delete(*, project: Project) -> None:
 
 
 @transaction.atomic
-def membership_set(*, project: Project, username: str, role: str) -> Membership:
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise ValidationError({"username": f"No user named {username!r}."})
+def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
+    """Makes `user` a member with `role`, or changes their role. For people the caller already knows
+    (an existing member, the project's creator); anyone else joins through `invitation_create`."""
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}; one of {', '.join(Role.values)}."})
     membership, created = Membership.objects.select_for_update().get_or_create(
@@ -67,6 +67,58 @@ def membership_set(*, project: Project, username: str, role: str) -> Membership:
         membership.role = role
         membership.save(update_fields=["role"])
     return membership
+
+
+@transaction.atomic
+def invitation_create(*, project: Project, invited_by: AbstractBaseUser, kind: str, invitee: str,
+                      role: str) -> Invitation:
+    """Records that whoever has this username or email is to join with `role`.
+
+    Nothing here looks at the users: the answer, the rows written and the time taken are the same
+    whether or not such a user exists, so inviting cannot tell anyone who has an account. Inviting
+    the same person again while the invitation is open changes its role. The invitee joins when
+    they next log in (`invitations_accept`); a current member keeps their role (PATCH changes it).
+    """
+    if kind not in InviteeKind.values:
+        raise ValidationError({"kind": f"Invite by one of {', '.join(InviteeKind.values)}."})
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; one of {', '.join(Role.values)}."})
+    invitee = invitee.strip().lower() if kind == InviteeKind.EMAIL else invitee.strip()
+    if not invitee:
+        raise ValidationError({kind: "May not be blank."})
+    invitation, created = Invitation.objects.select_for_update().get_or_create(
+        project=project, kind=kind, invitee=invitee, accepted_at__isnull=True,
+        defaults={"role": role, "invited_by": invited_by})
+    if not created and (invitation.role, invitation.invited_by_id) != (role, invited_by.pk):
+        invitation.role, invitation.invited_by = role, invited_by
+        invitation.save(update_fields=["role", "invited_by"])
+    return invitation
+
+
+def invitation_revoke(*, invitation: Invitation) -> None:
+    if invitation.accepted_at is not None:
+        raise ValidationError({"invitation": "Already accepted: remove the member instead."})
+    invitation.delete()
+
+
+@transaction.atomic
+def invitations_accept(*, user: AbstractBaseUser) -> list[Membership]:
+    """Fulfils the open invitations addressed to `user`'s username or email; called when they log in.
+
+    Each invitation is used once. A user who is a member already keeps their membership and role.
+    Returns the memberships made."""
+    wanted = Q(kind=InviteeKind.USERNAME, invitee=user.get_username())
+    if user.email:
+        wanted |= Q(kind=InviteeKind.EMAIL, invitee=user.email.strip().lower())
+    made = []
+    for invitation in Invitation.objects.select_for_update().filter(wanted, accepted_at__isnull=True).order_by("id"):
+        membership, created = Membership.objects.get_or_create(project_id=invitation.project_id, user=user,
+                                                               defaults={"role": invitation.role})
+        if created:
+            made.append(membership)
+        invitation.accepted_by, invitation.accepted_at = user, timezone.now()
+        invitation.save(update_fields=["accepted_by", "accepted_at"])
+    return made
 
 
 @transaction.atomic

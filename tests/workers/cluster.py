@@ -155,12 +155,14 @@ def celery_cluster(django_db_setup, django_db_blocker, worker_media_root, tmp_pa
                INKLOOP_CACHE_DIR=str(tmp_path_factory.mktemp("worker-cache")), INKLOOP_DEVICE="cpu",
                OMP_NUM_THREADS="1")
     cluster = WorkerCluster(env, tmp_path_factory.mktemp("celery-logs"))
-    for name in ("gpu", "default", "beat"):
-        cluster.start(name)
-    for name in ("gpu", "default"):
-        cluster.wait_ready(name)
-    yield cluster
-    cluster.stop()
+    try:  # a worker that is not ready in time must not leave the others running after the session
+        for name in ("gpu", "default", "beat"):
+            cluster.start(name)
+        for name in ("gpu", "default"):
+            cluster.wait_ready(name)
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

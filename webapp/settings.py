@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "corsheaders",
     "webapp.projects",
     "webapp.corpus",
     "webapp.training",
@@ -68,6 +69,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so a preflight is answered before anything else can answer it (labeling/cors.py says for what).
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -238,6 +241,17 @@ INSTALLED_APPS += ["labeling"]
 LABEL_STUDIO_URL = os.environ.get("LABEL_STUDIO_URL", "").rstrip("/")
 LABEL_STUDIO_API_KEY = os.environ.get("LABEL_STUDIO_API_KEY", "")  # a personal access token or a legacy token
 LABEL_STUDIO_TIMEOUT = float(os.environ.get("LABEL_STUDIO_TIMEOUT", 15))
+# Where annotators' browsers open Label Studio, when that is not where inkloop's server reaches it (as on a
+# compose network); empty means LABEL_STUDIO_URL. Links to tasks point there, and the task images answer
+# its origin (labeling/cors.py).
+LABEL_STUDIO_BROWSER_URL = os.environ.get("LABEL_STUDIO_BROWSER_URL", "").rstrip("/")
+# Cross-origin reads (CORS) are allowed on Label Studio's task images only, for the origins labeling/cors.py
+# allows (none by these settings alone), never with credentials: the token in the URL is the credential.
+# https://github.com/adamchainz/django-cors-headers#configuration
+CORS_URLS_REGEX = r"^/labeling/pages/[^/]+/\d+/image/$"
+CORS_ALLOWED_ORIGINS: list[str] = []
+CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS"]
+CORS_ALLOW_CREDENTIALS = False
 # Where Label Studio's server reaches inkloop (webhook, ML backend), and where an annotator's browser
 # loads task images from (the same unless they differ, as on a compose network).
 INKLOOP_PUBLIC_URL = os.environ.get("INKLOOP_PUBLIC_URL", "http://localhost:8000").rstrip("/")

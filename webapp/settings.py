@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "corsheaders",
     "webapp.projects",
     "webapp.corpus",
@@ -128,6 +129,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Files served at the site's root, such as the /favicon.ico browsers ask every site for.
+# https://whitenoise.readthedocs.io/en/stable/django.html#WHITENOISE_ROOT
+WHITENOISE_ROOT = BASE_DIR / "webapp" / "root"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / ".devstack" / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / ".devstack" / "media"))
 # Media is never served by URL path: page images go out through signed URLs only.
@@ -177,6 +181,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files, never a CDN: /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "PageStatusEnum": "webapp.corpus.models.PageStatus",

@@ -6,6 +6,13 @@ import pytest
 from django.test import Client
 
 
+def test_the_site_has_an_icon():
+    answer = Client().get("/favicon.ico")
+    assert answer.status_code == 200
+    assert answer["Content-Type"] in {"image/x-icon", "image/vnd.microsoft.icon"}
+    assert b"".join(answer.streaming_content).startswith(b"\x00\x00\x01\x00")  # the ICO header
+
+
 @pytest.mark.django_db
 def test_inkloops_login_and_csrf_cookies_have_names_of_their_own(make_user):
     """Label Studio on the same host uses Django's default names (sessionid, csrftoken): sharing them, logging

@@ -38,6 +38,9 @@ STARTUP = {}
 class LabelStudioUnderTest:
     url: str
     api_key: str
+    # The server's process and its admin's password when the session started it.
+    pid: int | None = None
+    admin_password: str | None = None
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +59,8 @@ def label_studio_process(tmp_path_factory):
         except RuntimeError as error:
             skip_without_service("label-studio", str(error))
         STARTUP["seconds"] = server.started_in_seconds
-        yield LabelStudioUnderTest(url=server.url, api_key=server.token)
+        yield LabelStudioUnderTest(url=server.url, api_key=server.token, pid=server.pid,
+                                  admin_password=server.password)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -89,10 +93,11 @@ class Annotator:
     email: str
     ls_user_id: int
     client: LabelStudio
+    password: str = "annotator-pass-123"  # their Label Studio login, for the browser tests
 
 
 def annotator_signs_up(*, url: str, admin_key: str, email: str) -> Annotator:
-    token = devserver.sign_up(url=url, admin_token=admin_key, email=email, password="annotator-pass-123")
+    token = devserver.sign_up(url=url, admin_token=admin_key, email=email, password=Annotator.password)
     client = LabelStudio(base_url=url, api_key=token, timeout=HTTP_TIMEOUT)
     return Annotator(email=email, ls_user_id=client.users.whoami().id, client=client)
 

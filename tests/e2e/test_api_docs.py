@@ -21,9 +21,10 @@ def test_swagger_ui_lists_the_operations_offline(page, live_server, log_in, scre
 
     page.route("**/*", only_inkloop)
     log_in(page, get_user_model().objects.create_user(username="reader", password="x" * 12))
-    page.goto("/api/docs/")
-    expect(page.locator(".opblock-summary-path", has_text="/api/projects/{project_id}/pages/").first).to_be_visible()
-    expect(page.locator(".opblock").first).to_be_visible()
+    page.goto("/api/docs/", wait_until="domcontentloaded")
+    # The schema is generated on the first request for it: give that its time.
+    expect(page.locator(".opblock-summary-path", has_text="/api/projects/{project_id}/pages/").first) \
+        .to_be_visible(timeout=30_000)
     assert page.locator(".opblock").count() > 30  # every operation, not a few
     screenshot(page, "swagger-ui-offline")
     assert elsewhere == []

@@ -74,11 +74,20 @@ def log_in(tab: Tab, *, url: str, email: str, password: str) -> None:
 
 
 def open_task(tab: Tab, *, url: str, page) -> dict:
-    """The page's task in the editor, once its image is shown; returns where the image is on the screen."""
+    """The page's task in the editor, once its image is shown; returns where the image is on the screen.
+
+    The editor draws the task more than once as it settles (the ML backend's suggestion arrives after
+    the task), so the image counts as shown once it has kept its place for a moment."""
     task = LabelStudioTask.objects.get(page=page)
     tab.goto(f"{url}/projects/{task.ls_project_id}/data?task={task.ls_task_id}")
-    tab.wait_for_function(IMAGE_SHOWN)
-    return tab.locator(EDITOR_IMAGE).bounding_box()
+    image, boxes = tab.locator(EDITOR_IMAGE), []
+    for _ in range(100):
+        tab.wait_for_function(IMAGE_SHOWN)
+        boxes = [*boxes[-2:], image.bounding_box()]
+        if boxes[-1] is not None and boxes.count(boxes[-1]) == 3:  # the same place for half a second
+            return boxes[-1]
+        tab.wait_for_timeout(250)
+    raise AssertionError("the task image never settled in the editor")
 
 
 def on_screen(image: dict, x: float, y: float) -> tuple[float, float]:
@@ -98,6 +107,7 @@ def test_an_annotator_draws_and_types_a_line_in_label_studio_and_inkloop_stores_
     tab.mouse.down()
     tab.mouse.move(*on_screen(image, 480, 180), steps=8)
     tab.mouse.up()
+    expect(tab.locator(REGIONS)).to_have_count(1)
     tab.locator(f"{REGIONS}__title").first.click()  # select the new box: its transcription field appears
     tab.locator(f"[name={TRANSCRIPTION}]").fill("Je soussigné")
     tab.keyboard.press("Enter")

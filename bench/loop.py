@@ -53,7 +53,8 @@ REPO = Path(__file__).resolve().parents[1]
 CREMMA = REPO.parent / "shared" / "data" / "cremma-testaments"
 ADMIN = "admin"  # seed_demo's account; Label Studio's person login has the same email (admin@localhost)
 SERVICE_URLS = ("DATABASE_URL", "REDIS_URL", "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "INKLOOP_PUBLIC_URL",
-                "INKLOOP_BROWSER_URL", "MEDIA_ROOT", "INKLOOP_TEST_DATABASE", "INKLOOP_TRAINING")
+                "INKLOOP_BROWSER_URL", "LABEL_STUDIO_BROWSER_URL", "MEDIA_ROOT", "INKLOOP_TEST_DATABASE",
+                "INKLOOP_TRAINING")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ class LabelingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from labeling import receivers
+        from corsheaders.signals import check_request_enabled
+
+        from labeling import cors, receivers
 
         receivers.connect()
+        check_request_enabled.connect(cors.task_image_cors_allowed, dispatch_uid="labeling.task_image_cors")

@@ -2,7 +2,7 @@
 
     python -m labeling.devserver venv                  # .devstack/label-studio-venv, a migrated template (idempotent)
     python -m labeling.devserver run --port 8080       # serve until interrupted, print URL and login
-    python -m labeling.devserver run --env-file F      # ... and write LABEL_STUDIO_URL/_API_KEY to F when ready
+    python -m labeling.devserver run --env-file F      # ... and write LABEL_STUDIO_URL/_API_KEY/_BROWSER_URL to F
 
 Label Studio pins its own Django and DRF, which clash with ours, so it never shares our
 virtualenv. It is configured only through its own environment settings and API:
@@ -12,7 +12,10 @@ virtualenv. It is configured only through its own environment settings and API:
   never reach (cloud metadata at least);
 - LABEL_STUDIO_USERNAME / LABEL_STUDIO_PASSWORD / LABEL_STUDIO_USER_TOKEN create the admin
   and its token on first start, and LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN lets that token
-  authenticate (1.23 disables legacy tokens by default).
+  authenticate (1.23 disables legacy tokens by default). They go in the environment, never
+  on the command line, which anyone on the machine can read with `ps`;
+- SENTRY_DSN and FRONTEND_SENTRY_DSN empty, COLLECT_ANALYTICS and LATEST_VERSION_CHECK off:
+  neither the server nor the annotators' browsers report to Label Studio's makers.
 """
 
 from __future__ import annotations
@@ -55,6 +58,13 @@ class RunningLabelStudio:
     email: str
     password: str
     started_in_seconds: float
+    pid: int  # the server's process, leader of its process group
+
+    @property
+    def browser_url(self) -> str:
+        """The address people open: the README's `localhost`. The server listens on 127.0.0.1 only, where
+        localhost leads, and `url` (what inkloop's server calls) stays the literal address."""
+        return self.url.replace("//127.0.0.1:", "//localhost:", 1)
 
 
 def tools_dir() -> Path:
@@ -136,6 +146,9 @@ def server_environment(*, data_dir: Path, password: str, token: str) -> dict[str
         USE_DEFAULT_BANNED_SUBNETS="false",
         USER_ADDITIONAL_BANNED_SUBNETS=BANNED_SUBNETS,
         DJANGO_DB="sqlite",  # its own SQLite in data_dir; inkloop's data is always in Postgres
+        # No error reports or usage analytics to Label Studio's makers, from the server or from the browser.
+        SENTRY_DSN="",
+        FRONTEND_SENTRY_DSN="",
         COLLECT_ANALYTICS="false",
         LATEST_VERSION_CHECK="false",
         WEBHOOK_TIMEOUT="10",  # the default 1 s drops deliveries while inkloop is busy; it never retries
@@ -163,16 +176,16 @@ def label_studio_server(*, data_dir: Path, port: int | None = None, log_path: Pa
     url = f"http://127.0.0.1:{port}"
     log = open(log_path or data_dir / "label-studio.log", "ab")
     started = time.monotonic()
+    # The admin's password and token travel in the environment (server_environment), not in the arguments.
     process = subprocess.Popen(
         [str(executable), "start", "--no-browser", "--port", str(port), "--internal-host", "127.0.0.1",
-         "--data-dir", str(data_dir), "--username", ADMIN_EMAIL, "--password", password,
-         "--user-token", token, "--enable-legacy-api-token"],
+         "--data-dir", str(data_dir), "--enable-legacy-api-token"],
         env=server_environment(data_dir=data_dir, password=password, token=token), stdout=log,
         stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_ready(url=url, token=token, process=process, timeout=timeout)
         yield RunningLabelStudio(url=url, token=token, email=ADMIN_EMAIL, password=password,
-                                 started_in_seconds=time.monotonic() - started)
+                                 started_in_seconds=time.monotonic() - started, pid=process.pid)
     finally:
         stop(process)
         log.close()
@@ -251,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--env-file", type=Path, default=None,
-                        help="once ready, write LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY here (mode 600); "
+                        help="once ready, write LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY and LABEL_STUDIO_BROWSER_URL "
+                             "here (mode 600); "
                              "removed on exit")
     parser.add_argument("--login", default=f"{os.environ.get('INKLOOP_ADMIN_USER', 'admin')}@localhost",
                         help="the person's login; the same email as their inkloop account (seed_demo's admin)")
@@ -267,10 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         fresh_data_dir(data_dir)  # a first start from the migrated template takes seconds, not a minute
     with label_studio_server(data_dir=data_dir, port=args.port) as server:
         password = person_login(server=server, data_dir=data_dir, email=args.login)
-        print(f"Label Studio: {server.url}  login {args.login} / {password}  "
+        print(f"Label Studio: {server.browser_url}  login {args.login} / {password}  "
               f"(started in {server.started_in_seconds:.1f} s)", flush=True)
         if args.env_file:
-            write_env_file(args.env_file, {"LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.token})
+            write_env_file(args.env_file, {"LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.token,
+                                           "LABEL_STUDIO_BROWSER_URL": server.browser_url})
         try:
             while True:
                 signal.pause()

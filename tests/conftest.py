@@ -12,7 +12,8 @@ import pytest
 
 from tests.services import REQUIRE_SERVICES, SERVICE_SKIP_PREFIX, skip_without_service  # noqa: F401
 
-# Fixtures shared by every test folder (one worker cluster per session), imported to register them.
+# Fixtures shared by every test folder (one worker cluster, one browser per session), imported to register them.
+from tests.browser import browser, screenshot  # noqa: E402,F401
 from tests.workers.cluster import celery_cluster, worker_media_root, workers  # noqa: E402,F401
 
 

@@ -50,6 +50,17 @@ def test_compose_has_the_production_services(compose):
     assert "169.254.0.0/16" in ls_env["USER_ADDITIONAL_BANNED_SUBNETS"]
 
 
+def test_compose_label_studio_reports_to_no_one_and_browsers_know_where_it_is(compose):
+    ls_env = compose["services"]["label-studio"]["environment"]
+    assert (ls_env["SENTRY_DSN"], ls_env["FRONTEND_SENTRY_DSN"]) == ("", "")
+    assert ls_env["COLLECT_ANALYTICS"] == ls_env["LATEST_VERSION_CHECK"] == "false"
+    # inkloop reaches it on the compose network; task images answer the origin browsers open it at.
+    web_env = compose["services"]["web"]["environment"]
+    assert web_env["LABEL_STUDIO_URL"] == "http://label-studio:8080"
+    assert web_env["LABEL_STUDIO_BROWSER_URL"] == "${LABEL_STUDIO_BROWSER_URL:-http://localhost:8080}"
+    assert "8080:8080" in compose["services"]["label-studio"]["ports"]
+
+
 def test_every_build_context_dockerfile_and_mounted_file_exists(compose):
     for name, service in compose["services"].items():
         build = service.get("build")

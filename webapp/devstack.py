@@ -33,10 +33,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,19 +162,40 @@ def label_studio(env: dict[str, str], *, port: int = 8080, timeout: float = 300)
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-def provision_when_serving(env: dict[str, str], *, url: str = "http://127.0.0.1:8000/api/health/") -> None:
-    """Once the app answers, provision the demo project in Label Studio (its ML backend must reach us)."""
-    def provision() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url, timeout=2):
-                    break
-            except OSError:
-                time.sleep(1)
-        subprocess.run([sys.executable, "manage.py", "sync_label_studio"], env=env, cwd=REPO_ROOT, check=False)
+def wait_until_answering(url: str, *, timeout: float = 120, interval: float = 0.25) -> bool:
+    """Whether `url` answered (any HTTP status) within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # an answer all the same
+        except OSError:
+            time.sleep(interval)
+    return False
 
-    threading.Thread(target=provision, daemon=True).start()
+
+def announce_when_serving(*, url: str, banner: str, timeout: float = 120,
+                          then: Callable[[], object] | None = None) -> threading.Thread:
+    """Print `banner` once `url` answers, not before (the command takes seconds to open its port), then
+    call `then`. In a thread, since the command itself runs in the foreground."""
+    def announce() -> None:
+        if wait_until_answering(url, timeout=timeout):
+            print(banner, flush=True)
+        else:
+            print(f"devstack: nothing answered at {url} within {timeout:.0f} s", flush=True)
+        if then is not None:
+            then()
+
+    thread = threading.Thread(target=announce, daemon=True)
+    thread.start()
+    return thread
+
+
+def provision_demo(env: dict[str, str]) -> None:
+    """Provision the demo project in Label Studio; its ML backend must reach the app, so once it answers."""
+    subprocess.run([sys.executable, "manage.py", "sync_label_studio"], env=env, cwd=REPO_ROOT, check=False)
 
 
 def generated_secret(directory: Path, name: str, length: int = 50) -> str:
@@ -213,6 +235,16 @@ def service_environment(stack: ExitStack) -> dict[str, str]:
     return env
 
 
+def ready_banner(*, port: str, env: dict[str, str], login: str) -> str:
+    """What `make run` ends with: where everything is (one host name throughout, the README's `localhost`)."""
+    web = f"http://localhost:{port}"
+    label_studio_url = env.get("LABEL_STUDIO_BROWSER_URL") or env.get("LABEL_STUDIO_URL", "")
+    return (f"\ninkloop is ready on {web}\n"
+            f"  API docs:     {web}/api/docs/  (log in at {web}/accounts/login/ first)\n"
+            + (f"  Label Studio: {label_studio_url}\n" if label_studio_url else "")
+            + login.rstrip("\n") + "\n")
+
+
 def run_child(command: list[str], env: dict[str, str]) -> int:
     child = subprocess.Popen(command, env=env)
 
@@ -236,15 +268,19 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         env = service_environment(stack)
         if args.mode == "run":
-            for step in (["migrate", "--noinput"], ["seed_demo"]):
-                subprocess.run([sys.executable, "manage.py", *step], env=env, cwd=REPO_ROOT, check=True)
+            subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], env=env, cwd=REPO_ROOT, check=True)
+            # The login it prints is shown with the ready line, once the app answers.
+            login = subprocess.run([sys.executable, "manage.py", "seed_demo"], env=env, cwd=REPO_ROOT, check=True,
+                                   stdout=subprocess.PIPE, text=True).stdout
             if not env.get("LABEL_STUDIO_URL"):
                 env.update(stack.enter_context(label_studio(env, port=int(env.get("LABEL_STUDIO_PORT", 8080)))))
             # The port the command serves on (8000 in `make run`); the benchmarks pick a free one.
-            web = f"http://127.0.0.1:{env.get('INKLOOP_WEB_PORT', '8000')}"
+            port = env.get("INKLOOP_WEB_PORT", "8000")
+            web = f"http://127.0.0.1:{port}"
             env.setdefault("INKLOOP_PUBLIC_URL", web)
             stack.enter_context(celery_processes(env))
-            provision_when_serving(env, url=f"{web}/api/health/")
+            announce_when_serving(url=f"{web}/api/health/", banner=ready_banner(port=port, env=env, login=login),
+                                  then=lambda: provision_demo(env))
         return run_child(command, env)
 
 

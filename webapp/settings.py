@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
     "webapp.projects",
     "webapp.corpus",
     "webapp.training",
@@ -69,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so a preflight is answered before anything else can answer it (labeling/cors.py says for what).
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -126,6 +130,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Files served at the site's root, such as the /favicon.ico browsers ask every site for.
+# https://whitenoise.readthedocs.io/en/stable/django.html#WHITENOISE_ROOT
+WHITENOISE_ROOT = BASE_DIR / "webapp" / "root"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / ".devstack" / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / ".devstack" / "media"))
 # Media is never served by URL path: page images go out through signed URLs only.
@@ -176,6 +183,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files, never a CDN: /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "PageStatusEnum": "webapp.corpus.models.PageStatus",
@@ -202,6 +213,11 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]  # load balancers probe over plain HTTP
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Cookies belong to a host, not to a port: Label Studio (also Django) on the same host uses Django's default
+# names, so with those names logging into one app would log out of the other.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#session-cookie-name
+SESSION_COOKIE_NAME = "inkloop_sessionid"
+CSRF_COOKIE_NAME = "inkloop_csrftoken"
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
@@ -246,6 +262,17 @@ INSTALLED_APPS += ["labeling"]
 LABEL_STUDIO_URL = os.environ.get("LABEL_STUDIO_URL", "").rstrip("/")
 LABEL_STUDIO_API_KEY = os.environ.get("LABEL_STUDIO_API_KEY", "")  # a personal access token or a legacy token
 LABEL_STUDIO_TIMEOUT = float(os.environ.get("LABEL_STUDIO_TIMEOUT", 15))
+# Where annotators' browsers open Label Studio, when that is not where inkloop's server reaches it (as on a
+# compose network); empty means LABEL_STUDIO_URL. Links to tasks point there, and the task images answer
+# its origin (labeling/cors.py).
+LABEL_STUDIO_BROWSER_URL = os.environ.get("LABEL_STUDIO_BROWSER_URL", "").rstrip("/")
+# Cross-origin reads (CORS) are allowed on Label Studio's task images only, for the origins labeling/cors.py
+# allows (none by these settings alone), never with credentials: the token in the URL is the credential.
+# https://github.com/adamchainz/django-cors-headers#configuration
+CORS_URLS_REGEX = r"^/labeling/pages/[^/]+/\d+/image/$"
+CORS_ALLOWED_ORIGINS: list[str] = []
+CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS"]
+CORS_ALLOW_CREDENTIALS = False
 # Where Label Studio's server reaches inkloop (webhook, ML backend), and where an annotator's browser
 # loads task images from (the same unless they differ, as on a compose network).
 INKLOOP_PUBLIC_URL = os.environ.get("INKLOOP_PUBLIC_URL", "http://localhost:8000").rstrip("/")

@@ -1,49 +1,20 @@
-"""Browser tests: Playwright driving Debian's Chromium against pytest-django's live server.
-
-No browser is downloaded: `.ci/run` installs the `chromium` Debian package. Without it the
-tests skip locally and fail in CI (INKLOOP_REQUIRE_SERVICES=1).
-"""
+"""Browser tests: Playwright driving Debian's Chromium (tests/browser.py) against pytest-django's live server."""
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.test import Client
 
+from tests.browser import ARTIFACTS
 from tests.e2e.factories import suggest_lines
-from tests.services import skip_without_service
 from tests.workers.factories import cremma_project
 from webapp.corpus.models import Line
 from webapp.projects.models import Project
 
-CHROMIUM = os.environ.get("INKLOOP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-                 "--no-first-run", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-SCREENSHOTS = ARTIFACTS / "screenshots"
 FIGURES = ARTIFACTS / "review-figures.json"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        skip_without_service("browser", f"no Chromium at {CHROMIUM}; apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop running in this thread while the browser lives; the ORM
-    # calls tests make between browser steps are ordinary blocking ones, which Django would refuse.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            yield browser
-            browser.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture
@@ -60,17 +31,6 @@ def page(browser, live_server, dialogs):
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     yield page
     context.close()
-
-
-@pytest.fixture
-def screenshot():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-
-    def take(page, name: str, *, full_page: bool = True) -> Path:
-        path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)
-        return path
-    return take
 
 
 @pytest.fixture

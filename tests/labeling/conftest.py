@@ -24,9 +24,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
+from django.urls import get_resolver
 from label_studio_sdk import LabelStudio
 
 from labeling import devserver
+from tests.labeling.helpers import ANNOTATOR_PASSWORD
 from tests.services import skip_without_service
 
 HTTP_TIMEOUT = 15
@@ -38,6 +40,9 @@ STARTUP = {}
 class LabelStudioUnderTest:
     url: str
     api_key: str
+    # The server's process and its admin's password when the session started it.
+    pid: int | None = None
+    admin_password: str | None = None
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +61,8 @@ def label_studio_process(tmp_path_factory):
         except RuntimeError as error:
             skip_without_service("label-studio", str(error))
         STARTUP["seconds"] = server.started_in_seconds
-        yield LabelStudioUnderTest(url=server.url, api_key=server.token)
+        yield LabelStudioUnderTest(url=server.url, api_key=server.token, pid=server.pid,
+                                  admin_password=server.password)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -73,6 +79,9 @@ def labeling(label_studio_process, live_server, workers, settings):
            "LABEL_STUDIO_WEBHOOK_SECRET": settings.LABEL_STUDIO_WEBHOOK_SECRET,
            "LABEL_STUDIO_SYNC_SECONDS": str(SYNC_SECONDS)}
     workers.configure(env)
+    # Label Studio gives the ML backend's health check one second: the live server (this process) must not
+    # spend it importing its URLconf (and the models behind the views), as it would on its first request.
+    get_resolver().url_patterns  # loads them
     settings.LABEL_STUDIO_URL = label_studio_process.url
     settings.LABEL_STUDIO_API_KEY = label_studio_process.api_key
     settings.INKLOOP_PUBLIC_URL = settings.INKLOOP_BROWSER_URL = live_server.url
@@ -89,10 +98,11 @@ class Annotator:
     email: str
     ls_user_id: int
     client: LabelStudio
+    password: str = ANNOTATOR_PASSWORD  # their Label Studio login, for the browser tests
 
 
 def annotator_signs_up(*, url: str, admin_key: str, email: str) -> Annotator:
-    token = devserver.sign_up(url=url, admin_token=admin_key, email=email, password="annotator-pass-123")
+    token = devserver.sign_up(url=url, admin_token=admin_key, email=email, password=ANNOTATOR_PASSWORD)
     client = LabelStudio(base_url=url, api_key=token, timeout=HTTP_TIMEOUT)
     return Annotator(email=email, ls_user_id=client.users.whoami().id, client=client)
 

@@ -19,6 +19,7 @@ from webapp.projects.services import membership_set, project_create
 PAGE_SIZE = (800, 600)
 # What the workers do after a commit (provisioning, a write-back) takes this long at most, on a slow CI machine.
 ASYNC_TIMEOUT = 60
+ANNOTATOR_PASSWORD = "annotator-pass-123"  # every annotator's Label Studio login in these tests
 
 
 def png(seed: int) -> bytes:

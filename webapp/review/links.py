@@ -3,7 +3,8 @@
 The webapp must not import `labeling` (the dependency arrow points the other way), yet only
 `labeling` knows which Label Studio project mirrors an inkloop project. So `labeling` registers a
 resolver here when it is ready (`register_ls_project_resolver` in its AppConfig.ready()); until
-one is registered, or without LABEL_STUDIO_URL, no link is shown.
+one is registered, or without LABEL_STUDIO_URL, no link is shown. Links point where browsers open
+Label Studio (LABEL_STUDIO_BROWSER_URL), which need not be where inkloop's server reaches it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ def register_ls_project_resolver(resolver: Callable[[int], int | None]) -> None:
     _resolver = resolver
 
 
+def label_studio_browser_url() -> str:
+    """Where annotators' browsers open Label Studio (read at each call: tests and deployments change it)."""
+    return settings.LABEL_STUDIO_BROWSER_URL or settings.LABEL_STUDIO_URL
+
+
 def label_studio_task_url(page: Page) -> str | None:
-    base = getattr(settings, "LABEL_STUDIO_URL", "")
+    base = label_studio_browser_url()
     if not base or page.ls_task_id is None or _resolver is None:
         return None
     ls_project_id = _resolver(page.project_id)

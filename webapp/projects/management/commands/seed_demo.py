@@ -29,10 +29,9 @@ class Command(BaseCommand):
         data_dir = Path(data).expanduser().resolve() if data else None
         project = demo_project_seed(owner=user, data_dir=data_dir)
         token, _ = Token.objects.get_or_create(user=user)
+        # Only the login: whoever serves the app says where and when it is ready (`make run`: webapp/devstack.py).
         self.stdout.write(self.style.SUCCESS(
-            f"\ninkloop is ready on http://localhost:8000\n"
-            f"  API docs:   http://localhost:8000/api/docs/  (log in at /admin/ first)\n"
-            f"  user:       {username}" + (f"\n  password:   {password}" if password else
-                                           "  (password unchanged; reset with `manage.py changepassword`)") +
-            f"\n  API token:  {token.key}   (header: Authorization: Token {token.key})\n"
-            f"  demo project id {project.pk}: {project.pages.count()} pages\n"))
+            f"  user:         {username}" + (f"\n  password:     {password}" if password else
+                                             "  (password unchanged; reset with `manage.py changepassword`)") +
+            f"\n  API token:    {token.key}   (header: Authorization: Token {token.key})\n"
+            f"  demo project: id {project.pk}, {project.pages.count()} pages\n"))

@@ -2,9 +2,11 @@
 "use strict";
 
 window.inkloop = (function () {
+  // The token Django rendered into the page (every signed-in page has one, in its logout form), so the
+  // scripts need not know the CSRF cookie's name, which is inkloop's own (settings.CSRF_COOKIE_NAME).
   function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
+    const field = document.querySelector('input[name="csrfmiddlewaretoken"]');
+    return field ? field.value : "";
   }
 
   // Resolves to {ok, status, body}; never rejects on HTTP errors, so callers handle 409 and 400 as data.

@@ -14,4 +14,6 @@ RUN SECRET_KEY=build DATABASE_URL=postgres://build@localhost/build python manage
 RUN useradd --create-home inkloop && mkdir -p /data && chown inkloop /data
 USER inkloop
 EXPOSE 8000
-CMD ["gunicorn", "webapp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+# An import streams a whole collection through one request (about 2 pages/s on 2 cores), so a
+# worker may work for minutes on it; collections of thousands of pages go through manage.py import_layout.
+CMD ["gunicorn", "webapp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "900"]

@@ -194,6 +194,8 @@ def train_command(args: argparse.Namespace) -> int:
     summary.update(minutes=args.minutes, device=args.device, data=str(args.data),
                    init_dir=str(args.init_dir) if args.init_dir else None,
                    validation_documents=sorted(held), torch_threads=torch.get_num_threads())
+    # A base model may take several sittings (killed, resumed, given more minutes): the card lists them all.
+    summary.setdefault("calls", []).append(" ".join(["python -m ml.base", *sys.argv[1:]]))
     if args.only in (None, "recognizer"):
         started = time.monotonic()
         summary["recognizer"] = train_base_recognizer(pages, held, out, minutes=args.minutes * RECOGNIZER_SHARE,

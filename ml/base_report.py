@@ -154,6 +154,7 @@ def ship(out: Path, to: Path) -> int:
     card = {
         "built": {"command": f"python -m ml.base train --minutes {summary.get('minutes')} "
                              f"--device {summary.get('device')}",
+                  "calls": summary.get("calls", []),
                   "minutes_spent": summary.get("minutes_spent"), "device": summary.get("device"),
                   "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                   "torch": torch.__version__, "torch_threads": summary.get("torch_threads")},
@@ -235,6 +236,8 @@ def model_card_markdown(card: dict[str, Any]) -> str:
     detector = training.get("detector") or {}
     lines += ["## How they were built", "",
               f"- Command: `{built['command']}` (then `python -m ml.base ship`); `make base-models` runs both.",
+              *([f"- Built in {len(built['calls'])} sittings, resuming from the run's folder: "
+                 + "; ".join(f"`{call}`" for call in built["calls"]) + "."] if len(built.get("calls", [])) > 1 else []),
               f"- Time spent (minutes, per phase): {json.dumps(built.get('minutes_spent'))}; "
               f"device {built.get('device')}, "
               f"{built.get('machine')}, torch {built.get('torch')}, {built.get('torch_threads')} threads.",

@@ -18,9 +18,9 @@ HTR_BASE = REPO.parent / "shared" / "data" / "htr-base"
 CREMMA = REPO.parent / "shared" / "data" / "cremma-testaments"
 # The first transcribed lines of these wills; the base has never seen any CREMMA will.
 CREMMA_PAGES = ("TestamentsDePoilus_will_AD78_0002-0", "TestamentsDePoilus_will_AD78_0003-0")
-# The shipped base reads these 12 lines at 59.9 % CER (62.7 % over all the wills, see the model
+# The shipped base reads these 12 lines at 37.3 % CER (47.7 % over all the wills, see the model
 # card); an untrained or broken model reads nothing (100 %). Lower it as the base improves.
-CER_BOUND = 0.70
+CER_BOUND = 0.50
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -21,6 +21,7 @@ never go into a base model: this module refuses a data folder that holds them.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -70,18 +71,23 @@ def harmonise(text: str) -> str:
     return "".join(SUPERSCRIPTS.get(char, char) for char in text)
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def base_pages(data: Path) -> list[BasePage]:
     """Every page of every corpus folder under `data`, sorted."""
     from ml.data.layout import group_of, pair_layouts_with_images
 
-    # The benchmarks' new project is refused by what it holds, not by its folder's name, so a
-    # copy under another name (or a few wills dropped into a corpus folder) cannot slip in.
+    # The benchmarks' new project is refused by what it holds, not by its folder's name: its page
+    # names and its images' bytes, so a copy under another folder or file name cannot slip in.
     held_back = {path.stem for path in NEW_PROJECT.glob("*.xml")} if NEW_PROJECT.is_dir() else set()
+    held_images = {_sha256(path) for path in NEW_PROJECT.glob("*.jpg")} if NEW_PROJECT.is_dir() else set()
     pages = []
     folders = [data, *sorted(path for path in data.iterdir() if path.is_dir())]
     for folder in folders:
         for xml_path, image_path in pair_layouts_with_images(folder):
-            if xml_path.stem in held_back:
+            if xml_path.stem in held_back or _sha256(image_path) in held_images:
                 raise ValueError(f"{xml_path} is a page of the benchmarks' new project ({NEW_PROJECT.name}), "
                                  "which must never go into a base model")
             if folder == data:

@@ -106,3 +106,13 @@ def test_wills_copied_under_another_folder_name_are_refused_too(tmp_path):
         (tmp_path / "letters" / source.name).write_bytes(source.read_bytes())
     with pytest.raises(ValueError, match="never go into a base model"):
         base_pages(tmp_path)
+
+
+def test_a_will_renamed_into_a_corpus_folder_is_refused_by_its_image(tmp_path):
+    (tmp_path / "letters").mkdir()
+    stem = CREMMA_PAGES[0]
+    xml = (CREMMA / f"{stem}.xml").read_text(encoding="utf-8").replace(stem, "letter-0001")
+    (tmp_path / "letters" / "letter-0001.xml").write_text(xml, encoding="utf-8")
+    (tmp_path / "letters" / "letter-0001.jpg").write_bytes((CREMMA / f"{stem}.jpg").read_bytes())
+    with pytest.raises(ValueError, match="never go into a base model"):
+        base_pages(tmp_path)

@@ -127,6 +127,21 @@ def test_two_concurrent_requests_start_one_run(workers):
     finished(follow_up.pk)
 
 
+def test_a_follow_up_run_has_the_options_of_the_request_that_asked_for_it(workers):
+    project = cremma_project(name="follow-up", pages=4)
+    first = start_run(project, epochs=15)
+    # Asked while the first run is active: it joins that run and asks for one more, with its own options.
+    again = start_run(project, epochs=3, max_minutes=5, from_scratch=True)
+    assert again["id"] == first["id"] and again["retrain_after"]
+    assert again["retrain_options"]["epochs"] == 3 and again["retrain_options"]["from_scratch"] is True
+    finished(first["id"])
+    follow_up = wait_for(lambda: TrainingRun.objects.filter(project=project).exclude(pk=first["id"]).first(),
+                         timeout=30, what="the follow-up run")
+    assert (follow_up.epochs, follow_up.max_minutes, follow_up.from_scratch, follow_up.parent) == (3, 5.0, True, None)
+    assert follow_up.trigger == "again" and follow_up.triggered_by == manager_of(project)
+    assert finished(follow_up.pk).status == RunStatus.SUCCEEDED
+
+
 def test_training_is_refused_without_enough_validation_lines(workers):
     project = cremma_project(name="refused", pages=3, val_pages=0)
     response = client_of(project).post(f"/api/projects/{project.pk}/training-runs/", {"kind": "recognizer"},

@@ -31,9 +31,11 @@ class TrainingRunOut(serializers.ModelSerializer):
         model = TrainingRun
         fields = ["id", "kind", "status", "outcome", "verdict", "from_scratch", "epochs", "max_minutes", "parent",
                   "model_version", "promoted", "progress", "heartbeat_at", "attempts", "cancel_requested",
-                  "retrain_after", "error", "figures", "trigger", "triggered_by", "created_at", "started_at",
-                  "finished_at"]
-        extra_kwargs = {"verdict": {"help_text": 'How the run\'s model was judged, e.g. "rejected: val CER 1.000 vs '
+                  "retrain_after", "retrain_options", "error", "figures", "trigger", "triggered_by", "created_at",
+                  "started_at", "finished_at"]
+        extra_kwargs = {"retrain_options": {"help_text": "The follow-up run asked for while this one was active: "
+                                                         "from_scratch, epochs, max_minutes, user_id."},
+                        "verdict": {"help_text": 'How the run\'s model was judged, e.g. "rejected: val CER 1.000 vs '
                                                  '1.000 of the empty prediction (it must be lower by 0.005)".'}}
 
     def get_model_version(self, run) -> dict | None:

@@ -113,6 +113,9 @@ class TrainingRun(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     retrain_after = models.BooleanField(default=False, help_text="Someone asked again while this run was active.")
+    # What the follow-up run will be: the latest request that asked while this run was active wins, whole
+    # ({"from_scratch", "epochs", "max_minutes", "user_id"}), so the run it starts is the one asked for.
+    retrain_options = models.JSONField(default=dict, blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
     # How the judge decided, e.g. "rejected: val CER 1.000 vs 1.000 of the empty prediction (...)".

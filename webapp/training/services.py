@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -68,9 +69,10 @@ def training_request(*, project: Project, kind: str, user: AbstractBaseUser | No
         Project.objects.select_for_update().get(pk=project.pk)  # serialises concurrent requests
         active = TrainingRun.objects.filter(project=project, kind=kind, status__in=ACTIVE_RUN_STATUSES).first()
         if active is not None:
-            if not active.retrain_after:
-                active.retrain_after = True
-                active.save(update_fields=["retrain_after"])
+            active.retrain_after = True
+            active.retrain_options = {"from_scratch": from_scratch, "epochs": epochs, "max_minutes": max_minutes,
+                                      "user_id": getattr(user, "pk", None)}
+            active.save(update_fields=["retrain_after", "retrain_options"])
             return active, False
         check_enough_validation_data(project=project, kind=kind)
         run = TrainingRun.objects.create(
@@ -103,7 +105,8 @@ def training_cancel(*, run: TrainingRun) -> TrainingRun:
         elif run.status == RunStatus.RUNNING:
             run.cancel_requested = True
             run.retrain_after = False
-            run.save(update_fields=["cancel_requested", "retrain_after"])
+            run.retrain_options = {}
+            run.save(update_fields=["cancel_requested", "retrain_after", "retrain_options"])
     return run
 
 
@@ -144,11 +147,21 @@ def training_run_execute(*, run_id: int) -> str:
     run.refresh_from_db()
     _clean_work_dir(run)
     if run.retrain_after and run.status != RunStatus.CANCELLED:
-        try:
-            training_request(project=run.project, kind=run.kind, user=run.triggered_by, trigger="again")
-        except TrainingRefused as refused:
-            logger.info("no follow-up run for project %s: %s", run.project_id, refused)
+        _request_follow_up(run)
     return run.status
+
+
+def _request_follow_up(run: TrainingRun) -> None:
+    """The run someone asked for while `run` was active, with the options of that request."""
+    options = run.retrain_options or {}
+    user_id = options.get("user_id")
+    user = run.triggered_by if user_id is None else get_user_model().objects.filter(pk=user_id).first()
+    try:
+        training_request(project=run.project, kind=run.kind, user=user, trigger="again",
+                         from_scratch=bool(options.get("from_scratch", False)), epochs=options.get("epochs"),
+                         max_minutes=options.get("max_minutes"))
+    except TrainingRefused as refused:
+        logger.info("no follow-up run for project %s: %s", run.project_id, refused)
 
 
 def _mark_running(run: TrainingRun) -> None:

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so a preflight is answered before anything else can answer it (labeling/cors.py says for what).
     "corsheaders.middleware.CorsMiddleware",
+    # Before anything reads the query string or the Authorization header (webapp/request_guard.py says why).
+    "webapp.request_guard.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.response import Response
@@ -17,6 +18,10 @@ def exception_handler(exc, context):
         return Response({"detail": _first_message(errors), "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, (UploadRejected, LayoutFormatError)):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ObjectDoesNotExist):
+        # A row the view had found was deleted by a concurrent request before the service locked it
+        # (two DELETEs of one line, a DELETE racing a PATCH): that request finds nothing, like a later one.
+        return Response({"detail": "Not found: it was deleted meanwhile."}, status=status.HTTP_404_NOT_FOUND)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" not in response.data:
         response.data = {"detail": _first_message(response.data), "errors": response.data}

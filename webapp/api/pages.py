@@ -41,6 +41,17 @@ def read_uploads(request, *, field: str = "files") -> list[tuple[str, bytes]]:
     return files
 
 
+class GroupIn(serializers.Serializer):
+    group = serializers.CharField(max_length=255, required=False, allow_blank=True)  # refuses NUL characters too
+
+
+def upload_group(request) -> str | None:
+    """The optional `group` form field of an upload or import, validated before anything is stored."""
+    group = GroupIn(data={"group": request.data["group"]} if "group" in request.data else {})
+    group.is_valid(raise_exception=True)
+    return group.validated_data.get("group") or None
+
+
 class PageListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -66,7 +77,7 @@ class PageListApi(APIView):
     def post(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
         stored = services.pages_upload(project=project, user=request.user, files=read_uploads(request),
-                                       group=request.data.get("group") or None)
+                                       group=upload_group(request))
         pages = []
         for item in stored:
             item.page.created = item.created
@@ -109,7 +120,7 @@ class LayoutImportApi(APIView):
         # The uploaded files as they are (Django spools large ones to disk): never read whole here.
         result = transfer.layout_import(project=project, user=request.user,
                                         files=[(upload.name, upload) for upload in uploads],
-                                        group=request.data.get("group") or None)
+                                        group=upload_group(request))
         if result.stored_anything:
             code = status.HTTP_201_CREATED
         elif result.files_not_imported:

@@ -190,6 +190,9 @@ class PageWriter:
             with transaction.atomic():  # a savepoint: a concurrent upload of the same image wins cleanly
                 page.save()
         except IntegrityError:
+            # The concurrent upload's page and file stand; this copy of the file would be an orphan.
+            default_storage.delete(page.image.name)
+            self.written_files.remove(page.image.name)
             return self._existing(Page.objects.get(project=self.project, sha256=image.sha256), item)
         lines, skipped = _cleaned_lines(item, page=page)
         if lines:

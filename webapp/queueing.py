@@ -24,6 +24,11 @@ GPU_QUEUE = "gpu"
 DEFAULT_QUEUE = "default"
 
 
+def redis_url() -> str:
+    """The broker's Redis, as redis-py spells it (the web process's health check pings it too)."""
+    return os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+
+
 def broker_url(redis_url: str) -> str:
     """Kombu spells a Unix-socket Redis `redis+socket://`; redis-py spells it `unix://`."""
     if redis_url.startswith("unix://"):
@@ -33,7 +38,7 @@ def broker_url(redis_url: str) -> str:
 
 def celery_config() -> dict:
     return dict(
-        broker_url=broker_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0")),
+        broker_url=broker_url(redis_url()),
         # Never unpickle what arrives from the broker.
         task_serializer="json",
         result_serializer="json",

@@ -13,3 +13,8 @@ urlpatterns = [
     # The browser UI: "/" is the signed-in user's project list.
     path("", include("webapp.review.urls")),
 ]
+
+# With DEBUG off; with it on Django shows its own pages, except under /api/ (webapp/api/urls.py ends
+# with a JSON catch-all, so a malformed id there is a JSON 404 either way).
+handler404 = "webapp.outages.not_found"
+handler500 = "webapp.outages.server_error"

@@ -1,31 +1,66 @@
 from __future__ import annotations
 
-from django.db import connection
+from dataclasses import asdict
+
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.serializers import (InvitationOut, MembershipIn, MembershipOut, MembershipRoleIn, ProjectIn,
                                     ProjectOut)
+from webapp import health, outages
 from webapp.projects import services
 from webapp.projects.models import Role
 from webapp.projects.selectors import access_project, invitation_list, membership_list, project_list
 
 
 class HealthApi(APIView):
-    """Liveness and database reachability, for load balancers (no authentication)."""
+    """Each dependency's state, for load balancers and operators (no authentication)."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: dict})
+    class CheckOut(serializers.Serializer):
+        ok = serializers.BooleanField()
+        ms = serializers.FloatField(help_text="How long the check took.")
+        error = serializers.CharField(help_text="What failed; empty when ok.")
+
+    class HealthOut(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["ok", "unavailable"],
+                                         help_text="unavailable: a dependency in `needs` failed (HTTP 503).")
+        needs = serializers.ListField(child=serializers.CharField())
+        checks = serializers.DictField(child=serializers.DictField(), help_text="Per dependency: ok, ms, error.")
+
+    @extend_schema(parameters=[OpenApiParameter(
+        "needs", str, description=f"Comma-separated dependencies the caller needs, of {', '.join(health.CHECKS)} "
+                                  f"(default: {','.join(health.DEFAULT_NEEDS)}); any of them down answers 503.")],
+        responses={200: HealthOut, 503: HealthOut})
     def get(self, request):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return Response({"status": "ok"})
+        asked = request.query_params.get("needs", ",".join(health.DEFAULT_NEEDS))
+        needs = [name.strip() for name in asked.split(",") if name.strip()]
+        unknown = [name for name in needs if name not in health.CHECKS]
+        if unknown:
+            raise ValidationError({"needs": f"Unknown dependencies {unknown}; known: {', '.join(health.CHECKS)}."})
+        names = list(dict.fromkeys([*health.configured_checks(), *needs]))
+        checks = health.dependency_checks(names)
+        down = [name for name in needs if not checks[name].ok]
+        response = Response({"status": "unavailable" if down else "ok", "needs": needs,
+                             "checks": {name: asdict(check) for name, check in checks.items()}},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE if down else status.HTTP_200_OK)
+        if down:
+            response["Retry-After"] = str(outages.RETRY_AFTER_SECONDS)
+        return response
+
+
+class NotFoundApi(APIView):
+    """Any path under /api/ that no route matches, whatever the method (after authentication, like every route)."""
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise NotFound("No API route at this path; the routes are listed at /api/docs/.")
 
 
 class ProjectListApi(APIView):

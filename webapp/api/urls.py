@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from webapp.api import auth, lines, pages, predictions, projects, training
@@ -48,4 +48,7 @@ urlpatterns = [
     path("projects/<int:project_id>/preannotate/", predictions.PreannotateApi.as_view(), name="preannotate"),
     path("projects/<int:project_id>/false-detections/", predictions.FalseDetectionListApi.as_view(),
          name="false-detection-list"),
+    # Last: any other path under /api/ (an unknown route, an id that is not a number) is a JSON 404, also with
+    # DEBUG on. It ends with a slash, so a path without one is still redirected to its slashed form first.
+    re_path(r"^.*/$", projects.NotFoundApi.as_view(), name="api-not-found"),
 ]

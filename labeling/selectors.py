@@ -15,6 +15,11 @@ def link_of(*, project_id: int) -> LabelStudioProject | None:
     return LabelStudioProject.objects.filter(project_id=project_id).select_related("project").first()
 
 
+def ls_project_id_of(project_id: int) -> int | None:
+    """The Label Studio project mirroring inkloop project `project_id`, for links from inkloop's pages."""
+    return LabelStudioProject.objects.filter(project_id=project_id).values_list("ls_project_id", flat=True).first()
+
+
 def link_by_ls_project(*, ls_project_id: int) -> LabelStudioProject | None:
     return LabelStudioProject.objects.filter(ls_project_id=ls_project_id).select_related("project").first()
 

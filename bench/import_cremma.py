@@ -55,13 +55,13 @@ def main() -> None:
         hits = client.get(f"/api/projects/{project_id}/search/?q=testament").json()["count"]
         search_ms = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        alto = client.get(f"/api/projects/{project_id}/export/?format=alto")
+        alto = client.get(f"/api/projects/{project_id}/export/?format=alto").getvalue()
         export_seconds = time.perf_counter() - started
         print(f"import: HTTP {response.status_code}, {body.get('pages_created')} pages, "
               f"{body.get('lines_created')} lines, {sum(len(d) for _, d in files) / 1e6:.1f} MB "
               f"in {import_seconds:.1f} s")
         print(f"search 'testament': {hits} lines in {search_ms:.0f} ms")
-        print(f"export ALTO zip: {len(alto.content) / 1e6:.1f} MB in {export_seconds:.1f} s")
+        print(f"export ALTO zip: {len(alto) / 1e6:.1f} MB in {export_seconds:.1f} s")
         client.delete(f"/api/projects/{project_id}/")
     user.delete()
 

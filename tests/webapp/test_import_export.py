@@ -202,7 +202,8 @@ def export(client, project_id: int, fmt: str) -> zipfile.ZipFile:
     assert response.status_code == 200, response.content[:300]
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"] == f'attachment; filename="project-{project_id}-{fmt}.zip"'
-    return zipfile.ZipFile(io.BytesIO(response.content))
+    assert response.streaming  # from a temporary file on disk, never built in memory whole
+    return zipfile.ZipFile(io.BytesIO(response.getvalue()))
 
 
 @pytest.mark.parametrize("fmt", ["alto", "page"])
@@ -244,7 +245,7 @@ def test_export_of_one_page(manager_client, imported):
     response = manager_client.get(f"/api/projects/{imported.pk}/pages/{page.pk}/export/", {"format": "text"})
 
     assert response.status_code == 200
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    archive = zipfile.ZipFile(io.BytesIO(response.getvalue()))
     assert archive.namelist() == [f"{CREMMA_STEMS[1]}.txt"]
     assert archive.read(f"{CREMMA_STEMS[1]}.txt").decode() == "à ouvrir apres\nma mort\nMStoffel\n"
 

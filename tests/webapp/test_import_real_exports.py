@@ -368,8 +368,8 @@ def test_export_keeps_file_names_and_imports_back_into_a_new_project_as_the_same
     assert imported.status_code == 201 and imported.data["pages_created"] == 6, imported.data
     Page.objects.filter(project=project, original_name="Scan.png").update(group="letters of 1916")
 
-    exported = manager_client.get(f"/api/projects/{project.pk}/export/", {"format": "alto"})
-    archive = zipfile.ZipFile(io.BytesIO(exported.content))
+    exported = manager_client.get(f"/api/projects/{project.pk}/export/", {"format": "alto"}).getvalue()
+    archive = zipfile.ZipFile(io.BytesIO(exported))
     assert sorted(archive.namelist()) == sorted([
         "page (1).png", "page (1).xml", "box 1/page (1).png", "box 1/page (1).xml", "Scan.png", "Scan.xml",
         "scan (2).PNG", "scan (2).xml", "note_ 3_.png", "note_ 3_.xml", "notes.png", "notes.xml", MANIFEST_NAME])
@@ -378,7 +378,7 @@ def test_export_keeps_file_names_and_imports_back_into_a_new_project_as_the_same
             "group": "note: 3?"} in manifest["pages"]
 
     fresh = project_create(creator=manager, name="Back again", use_base_models=False)
-    response = post_import(manager_client, fresh.pk, [("export.zip", exported.content)])
+    response = post_import(manager_client, fresh.pk, [("export.zip", exported)])
 
     assert response.status_code == 201, response.data
     assert response.data["files_skipped"] == 0 and response.data["pages_created"] == 6

@@ -307,7 +307,7 @@ def _delete_page(client, w):
 def _export_project(client, w):
     response = client.get(f"/api/projects/{w['project'].pk}/export/?format=text")
     if response.status_code == 200:
-        names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+        names = zipfile.ZipFile(io.BytesIO(response.getvalue())).namelist()
         assert names == ["seed.txt"]
     return response.status_code
 

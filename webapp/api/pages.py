@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import mimetypes
+import tempfile
 
-from django.http import FileResponse, Http404, HttpResponse
+from django.conf import settings
+from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -146,12 +148,19 @@ def import_body(result: transfer.ImportResult) -> dict:
 EXPORT_PARAMETER = OpenApiParameter("format", str, enum=list(transfer.EXPORT_FORMATS), default="alto")
 
 
-def export_response(pages, *, fmt: str, filename: str) -> HttpResponse:
+def export_response(pages, *, fmt: str, filename: str) -> FileResponse:
     if fmt not in transfer.EXPORT_FORMATS:
         raise ValidationError({"format": f"Unknown format {fmt!r}; one of {', '.join(transfer.EXPORT_FORMATS)}."})
-    response = HttpResponse(transfer.pages_export(pages=pages, fmt=fmt), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{filename}-{fmt}.zip"'
-    return response
+    # Built in a temporary file on disk (removed once closed), streamed from there: a project's export
+    # can be larger than the web process's memory.
+    archive = tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR)
+    try:
+        transfer.pages_export(pages=pages, fmt=fmt, out=archive)
+        archive.seek(0)
+    except BaseException:
+        archive.close()
+        raise
+    return FileResponse(archive, as_attachment=True, filename=f"{filename}-{fmt}.zip", content_type="application/zip")
 
 
 class ProjectExportApi(APIView):

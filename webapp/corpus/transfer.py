@@ -15,9 +15,10 @@ that loses nothing. Every such case is in the per-file report.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
+import shutil
+import time
 import unicodedata
 import zipfile
 from contextlib import ExitStack
@@ -508,15 +509,20 @@ def _safe_segment(segment: str) -> str:
     return text
 
 
-def pages_export(*, pages: Sequence[Page], fmt: str, include_images: bool = True) -> bytes:
-    """A zip with one XML (or .txt) file per page and, for XML, the page images beside them and
-    a manifest of the pages' original names and groups (MANIFEST_NAME)."""
+COPY_CHUNK_BYTES = 1024 * 1024
+
+
+def pages_export(*, pages: Sequence[Page], fmt: str, out: BinaryIO, include_images: bool = True) -> None:
+    """Write to `out` a zip with one XML (or .txt) file per page and, for XML, the page images beside
+    them and a manifest of the pages' original names and groups (MANIFEST_NAME).
+
+    Images are copied into the zip in chunks, so a project's export never sits in memory whole:
+    `out` is a temporary file on disk for the API."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}.")
     names = export_names(pages)
     manifest = []
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for page in pages:
             name = names[page.pk]
             if fmt == "text":
@@ -528,9 +534,10 @@ def pages_export(*, pages: Sequence[Page], fmt: str, include_images: bool = True
             manifest.append({"image": name.image, "xml": f"{name.stem}.xml", "name": page.original_name,
                              "group": page.group})
             if include_images:
-                with page.image.open("rb") as handle:
-                    archive.writestr(name.image, handle.read(), compress_type=zipfile.ZIP_STORED)
+                entry = zipfile.ZipInfo(name.image, date_time=time.localtime()[:6])
+                entry.compress_type = zipfile.ZIP_STORED  # JPEG and PNG are compressed already
+                with page.image.open("rb") as handle, archive.open(entry, "w", force_zip64=True) as target:
+                    shutil.copyfileobj(handle, target, COPY_CHUNK_BYTES)
         if fmt != "text":
             archive.writestr(MANIFEST_NAME, json.dumps({"format": MANIFEST_FORMAT, "pages": manifest},
                                                        ensure_ascii=False, indent=1))
-    return buffer.getvalue()

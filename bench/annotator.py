@@ -98,6 +98,7 @@ class Annotator:
     started: float = field(default_factory=time.monotonic)
     reviews: list[Review] = field(default_factory=list)
     submitted_annotations: list[dict] = field(default_factory=list)
+    false_detections: int = 0  # suggested lines marked "not a text line" in the review queue
 
     # --- HTTP -----------------------------------------------------------------------------------
 
@@ -197,8 +198,10 @@ class Annotator:
                                                             for other in others)]
         matched = match(free, [tuple(line["bbox"])])
         if 0 not in matched:
-            # Nothing true there (or that line is done already): the person deletes the suggestion.
-            self.api("DELETE", f"lines/{line['id']}/", params={"version": line["version"]})
+            # Nothing true there (or that line is done already): the person marks it "not a text line", as
+            # the review queue offers (Alt+N), which also records a false detection for the detector to learn.
+            self.api("POST", f"lines/{line['id']}/not-a-line/", json={"version": line["version"]})
+            self.false_detections += 1
             return None
         true_line = free[matched[0]]
         box_fixed = iou(true_line.bbox, line["bbox"]) < GOOD_BOX_IOU

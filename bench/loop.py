@@ -221,7 +221,7 @@ class Loop:
         self.timeline.append({
             "at": self.annotator.now(), "phase": phase,
             "verified_lines": sum(page["verified_line_count"] for page in pages),
-            "reviewed_lines": len(reviews),
+            "reviewed_lines": len(reviews), "false_detections": self.annotator.false_detections,
             "recognizer": promoted["label"] if promoted else "",
             "val_cer": _val_cer(promoted) if promoted else "",
             "recent_effort": round(fmean(review.effort for review in suggested), 4) if suggested else ""})

@@ -9,6 +9,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.urls import get_resolver
 from playwright.sync_api import expect
 
 from tests.browser import SCREENSHOTS
@@ -23,6 +24,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def history(media_root):
     """A project without pages: its model rows are all these pages read."""
+    # Load the URLconf (every view module, torch among their imports) here rather than inside the browser's
+    # first request, whose 15 s timeout a busy machine can spend on imports alone.
+    get_resolver().url_patterns  # noqa: B018
     lead = get_user_model().objects.create_user(username="lead", password="x" * 12)
     project = project_create(creator=lead, name="wills", use_base_models=False)
     return project, lead, model_history(project, lead)

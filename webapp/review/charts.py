@@ -1,14 +1,14 @@
 """The learning curve as SVG geometry, drawn on the server: no plotting script in the browser, no CDN.
 
-Tick positions come from matplotlib's MaxNLocator (steps of 1, 2, 2.5 or 5 times a power of ten),
-the same "nice numbers" a person would put on an axis; only the geometry is ours.
+Ticks are "nice numbers" (steps of 1, 2, 2.5 or 5 times a power of ten), the ones a person would put on
+an axis. A plotting library is not loaded for this: importing matplotlib costs the web process seconds at
+start and tens of megabytes for what is a dozen lines of arithmetic.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-
-from matplotlib.ticker import MaxNLocator
 
 from webapp.review.selectors import CurvePoint
 
@@ -76,15 +76,19 @@ class Chart:
         return (self.plot_top + self.plot_bottom) / 2
 
 
-def nice_ticks(highest: float, *, integer: bool) -> list[float]:
-    """Ticks from 0 to at least `highest`, about five of them, each a nice number."""
-    # A count axis keeps whole ticks (min_n_ticks=2 lets 0..1 stay [0, 1] rather than fall back to fifths).
-    locator = MaxNLocator(nbins=5, steps=NICE_STEPS, integer=integer, min_n_ticks=2 if integer else 3)
-    ticks = [float(tick) for tick in locator.tick_values(0, max(highest, 1) if integer else highest or 1)]
-    ticks = [tick for tick in ticks if tick >= 0]
-    if ticks[-1] < highest:  # the locator's last tick may fall short of the data; one more step covers it
-        ticks.append(ticks[-1] + (ticks[1] - ticks[0]))
-    return ticks
+def nice_ticks(highest: float, *, integer: bool, intervals: int = 5) -> list[float]:
+    """Ticks from 0 to at least `highest`, at most `intervals` steps of 1, 2, 2.5 or 5 times a power of ten
+    (Heckbert's "nice numbers", Graphics Gems, 1990); whole steps only on a count axis."""
+    highest = max(highest, 1) if integer else (highest or 1)
+    raw = highest / intervals
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(candidate * magnitude for candidate in NICE_STEPS
+                if candidate * magnitude >= raw * (1 - 1e-9)
+                and (not integer or (candidate * magnitude) == int(candidate * magnitude)))
+    if integer:
+        step = max(step, 1)
+    count = math.ceil(highest / step - 1e-9)
+    return [round(index * step, 10) for index in range(count + 1)]
 
 
 def format_count(value: float) -> str:

@@ -124,7 +124,7 @@ def test_the_models_page_lists_every_version_with_its_verdict_trigger_time_and_d
     assert "the retrain policy" in rejected and "Promote recognizer-v3" in rejected
     base = row("recognizer-v1")
     assert "installed with the project" in base and "none of this project's lines" in base
-    assert "promoted installed with the project" in base and "Promote recognizer-v1" in base
+    assert "promoted when the project was created" in base and "Promote recognizer-v1" in base
     assert html.count('class="learning-curve"') == 2 and 'data-points="3"' in html
 
 

@@ -22,7 +22,8 @@ TRIGGERS = {
     "label-studio": "a training request from Label Studio",
     "again": "asked again by {user} while a run was active",
 }
-VIA = {"training": "its training run", "manual": "by hand", "upload": "upload", "base": "installed with the project"}
+VIA = {"training": "by its training run", "manual": "by hand", "upload": "on upload",
+       "base": "when the project was created"}
 
 
 def metric_of(kind: str) -> str:

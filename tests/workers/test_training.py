@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from tests.workers.cluster import wait_for
 from tests.workers.factories import cremma_project, manager_of
+from webapp.training import data
 from webapp.training.models import ModelStatus, ModelVersion, RunStatus, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,6 +54,10 @@ def test_a_request_ends_in_a_promoted_model(workers):
     assert version.metrics["validation"]["cer"] < version.metrics["baseline"]["cer"]  # beat the empty prediction
     assert version.metrics["compared_with"] == "empty prediction"
     assert version.watermark_revision > 0 and version.trained_on_lines > 0
+    # The watermark in people's terms: the verified lines it learned from, and their characters.
+    train_lines = data.verified_lines(project=project, split=data.TRAIN_SPLIT)
+    assert version.metrics["training"]["train_lines"] == version.trained_on_lines == train_lines.count()
+    assert version.metrics["training"]["train_characters"] == sum(len(line.text) for line in train_lines) > 0
     assert run.progress["epoch"] >= 1 and run.progress["step"] > 0 and run.heartbeat_at is not None
     assert 0 <= run.progress["val_metric"] <= 1.5  # validation CER reported at the end of an epoch
 

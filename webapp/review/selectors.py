@@ -62,30 +62,52 @@ def active_runs(*, project: Project) -> dict[str, TrainingRun]:
 
 
 def latest_runs(*, project: Project, limit: int = 4) -> list[TrainingRun]:
-    return list(TrainingRun.objects.filter(project=project).select_related("model_version").order_by("-id")[:limit])
+    return list(TrainingRun.objects.filter(project=project).select_related("model_version", "project")
+                .order_by("-id")[:limit])
 
 
 def model_versions(*, project: Project) -> list[ModelVersion]:
     promotions = ModelPromotion.objects.select_related("promoted_by")
     return list(ModelVersion.objects.filter(project=project).order_by("kind", "-number")
+                .select_related("training_run__project")
                 .prefetch_related(Prefetch("promotions", queryset=promotions)))
 
 
 @dataclass(frozen=True)
 class CurvePoint:
     label: str
+    number: int
     verified_lines: int
+    verified_characters: int | None  # None: its run did not record them (trained before they were counted)
     cer: float
     status: str
 
 
 def learning_curve(*, project: Project) -> list[CurvePoint]:
-    """One point per evaluated recognizer version: validation CER against the verified lines it saw."""
-    versions = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER).order_by("number")
+    """One point per evaluated recognizer version: validation CER against the verified lines it saw.
+
+    A version never judged itself (the base model) gets the CER it scored as the baseline of a later
+    version's judgement: the same validation split, so it is the curve's honest starting point.
+    """
+    versions = list(ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER).order_by("number"))
+    as_baseline = {}
+    for version in versions:
+        baseline = (version.metrics or {}).get("baseline") or {}
+        compared_with = (version.metrics or {}).get("compared_with")
+        if compared_with and isinstance(baseline.get("cer"), (int, float)):
+            as_baseline.setdefault(compared_with, float(baseline["cer"]))
     points = []
     for version in versions:
-        cer = (version.metrics or {}).get("validation", {}).get("cer")
-        if isinstance(cer, (int, float)):
-            points.append(CurvePoint(label=version.label, verified_lines=version.trained_on_lines,
-                                     cer=float(cer), status=version.status))
+        metrics = version.metrics or {}
+        cer = (metrics.get("validation") or {}).get("cer")
+        if not isinstance(cer, (int, float)):
+            cer = as_baseline.get(version.label)
+        if not isinstance(cer, (int, float)):
+            continue
+        characters = (metrics.get("training") or {}).get("train_characters")
+        if version.source == "base":
+            characters = 0  # it saw none of this project's lines
+        points.append(CurvePoint(label=version.label, number=version.number, verified_lines=version.trained_on_lines,
+                                 verified_characters=characters if isinstance(characters, int) else None,
+                                 cer=float(cer), status=version.status))
     return points

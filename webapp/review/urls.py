@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.review import views
+from webapp.review import views, views_models
 
 app_name = "review"
 
@@ -14,4 +14,8 @@ urlpatterns = [
     path("projects/<int:project_id>/lines/<int:line_id>/undo/", views.line_undo, name="line-undo"),
     path("projects/<int:project_id>/pages/<int:page_id>/", views.page_detail, name="page"),
     path("projects/<int:project_id>/upload/", views.upload, name="upload"),
+    # Models and runs: version history with verdicts, roll back, download; a run's own page.
+    path("projects/<int:project_id>/models/", views_models.models_page, name="models"),
+    path("projects/<int:project_id>/runs/<int:run_id>/", views_models.run_page, name="run"),
+    path("projects/<int:project_id>/runs/<int:run_id>/live/", views_models.run_live, name="run-live"),
 ]

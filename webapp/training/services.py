@@ -185,37 +185,42 @@ def _train(run: TrainingRun) -> ModelVersion:
     init = model_version_checkpoint(version=run.parent) if run.parent else None
     trainee = TRAINEES[run.kind]
     started = time.monotonic()
-    result, trained_on = trainee.train(run, directory=directory, init=init, reporter=ProgressReporter(run, directory),
-                                       options=dict(device=configs.training_device(), seed=run.pk,
-                                                    epochs=run.epochs or configs.epochs(run.kind),
-                                                    max_minutes=run.max_minutes or configs.max_minutes(run.kind)))
+    result, trained_on, characters = trainee.train(run, directory=directory, init=init,
+                                                   reporter=ProgressReporter(run, directory),
+                                                   options=dict(device=configs.training_device(), seed=run.pk,
+                                                                epochs=run.epochs or configs.epochs(run.kind),
+                                                                max_minutes=run.max_minutes
+                                                                or configs.max_minutes(run.kind)))
     if result.cancelled:
         raise TrainingCancelled()
-    figures = {**trainee.figures(result), "train_seconds": round(time.monotonic() - started, 1)}
+    # The data watermark in people's terms: how many verified lines, and characters of them, it learned from.
+    figures = {**trainee.figures(result), "train_seconds": round(time.monotonic() - started, 1),
+               "train_lines": trained_on, "train_characters": characters}
     return _register_version(run, best_path=Path(result.best_path), alphabet="".join(result.alphabet),
                              watermark=watermark, trained_on=trained_on, figures=json_safe(figures))
 
 
 def _train_recognizer(run: TrainingRun, *, directory: Path, init: Path | None, reporter: "ProgressReporter",
-                      options: dict[str, Any]) -> tuple[TrainResult, int]:
+                      options: dict[str, Any]) -> tuple[TrainResult, int, int]:
     from ml.recognition.train import train_recognizer
 
     train_samples = data.line_samples(data.verified_lines(project=run.project, split=data.TRAIN_SPLIT))
     val_samples = data.line_samples(data.verified_lines(project=run.project, split=data.VAL_SPLIT))
     result = train_recognizer(train_samples, val_samples, out_dir=directory, config=configs.recognizer_config(),
                               init=init, callback=reporter, show_progress=False, **options)
-    return result, len(train_samples)
+    return result, len(train_samples), sum(len(sample.text) for sample in train_samples)
 
 
 def _train_detector(run: TrainingRun, *, directory: Path, init: Path | None, reporter: "ProgressReporter",
-                    options: dict[str, Any]) -> tuple[TrainResult, int]:
+                    options: dict[str, Any]) -> tuple[TrainResult, int, int | None]:
     from ml.detection.train import train_detector
 
     train_pages = data.page_samples(project=run.project, split=data.TRAIN_SPLIT)
     val_pages = data.page_samples(project=run.project, split=data.VAL_SPLIT)
     result = train_detector(train_pages, val_pages, out_dir=directory, config=configs.detector_config(), init=init,
                             callback=reporter, show_progress=False, **options)
-    return result, sum(len(lines) for _, lines in train_pages)
+    # A detector learns boxes, not text: it has no character count.
+    return result, sum(len(lines) for _, lines in train_pages), None
 
 
 def _recognizer_figures(result: TrainResult) -> dict:
@@ -519,7 +524,7 @@ class Trainee:
     validation_count: Callable[[Project], int]
     validation_needed: Callable[[], int]
     training_data_problem: Callable[[Project], str | None]   # why training cannot start, or None
-    train: Callable[..., tuple[TrainResult, int]]            # (result, lines trained on)
+    train: Callable[..., tuple[TrainResult, int, int | None]]  # (result, lines trained on, their characters)
     figures: Callable[[TrainResult], dict]
     validation_data: Callable[[Project], list]
     scores: Callable[..., dict]                              # (checkpoint, validation data, device=) -> metrics

@@ -75,6 +75,10 @@ def test_enough_validation_but_no_training_lines(project, min_val):
     step = project_next_step(project)
     assert (step.kind, step.text) == ("verify-train", "Verify lines on training pages: a training run needs at "
                                                       "least one.")
+    # Lines a model transcribed wait in the queue: that is where to verify them.
+    add_lines(add_page(project, Split.TRAIN, "more"), 2, verified=False, confidence=0.5)
+    assert project_next_step(project).text == ("Verify lines on training pages: a training run needs at least one; "
+                                               "2 lines wait for review — least certain first.")
 
 
 def test_ready_for_the_first_run(project, min_val):

@@ -58,19 +58,20 @@ def project_next_step(project: Project) -> NextStep:
                                       f"({val_lines} verified so far).")
 
     train_lines = data.verified_line_count(project=project, split=data.TRAIN_SPLIT)
+    waiting = line_queue(project=project).count()
     if train_lines == 0:
-        return NextStep("verify-train", "Verify lines on training pages: a training run needs at least one.")
+        text = "Verify lines on training pages: a training run needs at least one"
+        if waiting:
+            text += f"; {_waiting_sentence(project, waiting)}"
+        return NextStep("verify-train", text + ".")
 
     if not has_trained:
         return NextStep("first-run", f"Ready for the first training run: {train_lines} verified training "
                                      f"line{'s' if train_lines != 1 else ''} and {val_lines} validation lines. "
                                      f"Start it with “Retrain now: recognizer”.")
 
-    waiting = line_queue(project=project).count()
     if waiting:
-        order = "in random order" if project.strategy == Strategy.RANDOM else "least certain first"
-        verb = "waits" if waiting == 1 else "wait"
-        return NextStep("review", f"{waiting} line{'s' if waiting != 1 else ''} {verb} for review — {order}.")
+        return NextStep("review", _waiting_sentence(project, waiting) + ".")  # starts with the count
 
     unverified = Line.objects.filter(project=project, verified_at__isnull=True).count()
     if unverified:
@@ -88,6 +89,11 @@ def project_next_step(project: Project) -> NextStep:
                                    f"retrain to learn from them.")
     return NextStep("done", f"All lines are verified and {latest.label} has learned from every verified "
                             f"training line. Upload more pages to continue.")
+
+
+def _waiting_sentence(project: Project, waiting: int) -> str:
+    order = "in random order" if project.strategy == Strategy.RANDOM else "least certain first"
+    return f"{waiting} line{'s' if waiting != 1 else ''} {'waits' if waiting == 1 else 'wait'} for review — {order}"
 
 
 def _training_sentence(project: Project, run: TrainingRun) -> str:

@@ -73,6 +73,15 @@ def test_a_manager_creates_a_project_changes_settings_and_members(page, log_in, 
     assert Membership.objects.get(project=project).user == lead
     assert not project.model_versions.exists()  # the base-model opt-out was honoured
     expect(page.locator("#next-step")).to_have_text("Next: Upload pages: the project has none yet.")
+    expect(page.locator("#training-live")).to_contain_text("No model yet: the first training run makes one")
+    expect(page.locator("#training-live")).not_to_contain_text("verify lines, then retrain")
+    # Without a model nothing is transcribed, so the queue is empty, and says why and what comes first.
+    page.goto(f"/projects/{project.pk}/review/")
+    expect(page.locator("#queue-end")).to_be_visible()
+    expect(page.locator("#queue-end")).to_contain_text("this queue holds the lines a model has transcribed and "
+                                                       "nobody has verified yet, and there are none. Next: Upload "
+                                                       "pages: the project has none yet.")
+    page.go_back()
 
     # Settings: a bad combination gets the model's own message and nothing is stored; then a good one is saved.
     page.get_by_role("link", name="Settings").click()
@@ -101,6 +110,8 @@ def test_a_manager_creates_a_project_changes_settings_and_members(page, log_in, 
     # Members: an invitation gets the same answer whether or not the account exists.
     bob = user_with_password("bob")
     page.get_by_role("link", name="Members").click()
+    page.get_by_role("button", name="Invite").click()
+    expect(page.locator(".messages")).to_have_text("Not invited: username: This field may not be blank.")
     page.get_by_label("Username or email").fill("bob")
     page.get_by_label("Role", exact=True).select_option("reviewer")
     page.get_by_role("button", name="Invite").click()
@@ -128,8 +139,8 @@ def test_a_manager_creates_a_project_changes_settings_and_members(page, log_in, 
     lead_row = page.locator('tr[data-member="lead"]')
     lead_row.get_by_label("Role of lead").select_option("reviewer")
     lead_row.get_by_role("button", name="Change role of lead").click()
-    expect(page.locator(".messages")).to_contain_text("lead’s role was not changed: A project keeps at least one "
-                                                      "manager.")
+    expect(page.locator(".messages")).to_contain_text("lead’s role was not changed: role: A project keeps at least "
+                                                      "one manager.")
     assert Membership.objects.get(project=project, user=lead).role == Role.MANAGER
 
     page.locator('tr[data-member="bob"]').get_by_role("button", name="Remove bob").click()

@@ -179,4 +179,6 @@ def invitation_revoke(request, project_id: int, invitation_id: int):
 
 
 def _sentence(error: Exception) -> str:
-    return " ".join(message for messages_ in _error_dict(error).values() for message in messages_)
+    # Field names as the API's `detail` gives them (webapp.api.errors): "username: This field may not be blank."
+    return " ".join(message if field in ("non_field_errors", "__all__") else f"{field}: {message}"
+                    for field, messages_ in _error_dict(error).items() for message in messages_)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.review import views, views_models
+from webapp.review import views, views_models, views_projects
 
 app_name = "review"
 
@@ -18,4 +18,14 @@ urlpatterns = [
     path("projects/<int:project_id>/models/", views_models.models_page, name="models"),
     path("projects/<int:project_id>/runs/<int:run_id>/", views_models.run_page, name="run"),
     path("projects/<int:project_id>/runs/<int:run_id>/live/", views_models.run_live, name="run-live"),
+    # Projects: create, settings, members and their progress (views_projects).
+    path("projects/new/", views_projects.project_new, name="project-new"),
+    path("projects/<int:project_id>/settings/", views_projects.project_settings, name="project-settings"),
+    path("projects/<int:project_id>/members/", views_projects.project_members, name="project-members"),
+    path("projects/<int:project_id>/members/invite/", views_projects.member_invite, name="member-invite"),
+    path("projects/<int:project_id>/members/<int:user_id>/role/", views_projects.member_role, name="member-role"),
+    path("projects/<int:project_id>/members/<int:user_id>/remove/", views_projects.member_remove,
+         name="member-remove"),
+    path("projects/<int:project_id>/invitations/<int:invitation_id>/revoke/", views_projects.invitation_revoke,
+         name="invitation-revoke"),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.review import views
+from webapp.review import views, views_pages
 
 app_name = "review"
 
@@ -14,4 +14,9 @@ urlpatterns = [
     path("projects/<int:project_id>/lines/<int:line_id>/undo/", views.line_undo, name="line-undo"),
     path("projects/<int:project_id>/pages/<int:page_id>/", views.page_detail, name="page"),
     path("projects/<int:project_id>/upload/", views.upload, name="upload"),
+    # Pages: the page grid, its thumbnails, and search.
+    path("projects/<int:project_id>/pages/", views_pages.page_grid_view, name="pages"),
+    path("projects/<int:project_id>/pages/<int:page_id>/thumbnail.jpg", views_pages.page_thumbnail,
+         name="page-thumbnail"),
+    path("projects/<int:project_id>/search/", views_pages.search, name="search"),
 ]

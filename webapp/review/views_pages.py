@@ -7,6 +7,7 @@ upload.js, so the browser and API clients share one write path and see the same 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseNotModified
@@ -23,7 +24,7 @@ from webapp.projects.selectors import access_project
 from webapp.review import thumbnails
 from webapp.review.selectors_pages import GRID_SORTS, page_grid
 
-GRID_PAGE_SIZE = 48
+GRID_PAGE_SIZE = 48  # cards per grid page; settings.INKLOOP_GRID_PAGE_SIZE overrides it
 SEARCH_PAGE_SIZE = 50
 SEARCH_MAX_LENGTH = 200  # as the search API
 
@@ -66,7 +67,8 @@ def page_grid_view(request, project_id: int):
     pages = page_grid(project=project, status=wanted.get("status") or None, split=wanted.get("split") or None,
                       group=wanted.get("group") or None, has_verified_lines=verified,
                       sort=wanted.get("sort") or "name")
-    chunk = Paginator(pages, GRID_PAGE_SIZE).get_page(request.GET.get("page"))
+    size = getattr(settings, "INKLOOP_GRID_PAGE_SIZE", GRID_PAGE_SIZE)
+    chunk = Paginator(pages, size).get_page(request.GET.get("page"))
     for page in chunk:
         page.badge = STATUS_BADGES.get(page.status, page.status)
     query = request.GET.copy()

@@ -1,6 +1,6 @@
 // Upload: files dropped or chosen go to the REST API, one request per file (or per set of XML with their
 // images), each with its own progress bar and, when the server answers, the API's own report per file.
-// Where files go: ALTO/PAGE XML with the loose images beside them to import/; a zip to import/ when it holds
+// Where files go: ALTO/PAGE XML with the loose images they name to import/; a zip to import/ when it holds
 // XML (an export), else to pages/ (its images become pages); every other file to pages/.
 "use strict";
 
@@ -58,6 +58,25 @@
     return false;
   }
 
+  // The image file names the XML files name (ALTO's sourceImageInformation/fileName, PAGE's
+  // Page/@imageFilename), and their own stems with any image extension, as the import pairs them: only these
+  // loose images go to the import with them; the others become pages through pages/.
+  async function namedImages(layouts) {
+    const names = new Set();
+    for (const layout of layouts) {
+      const stem = layout.name.replace(/\.xml$/i, "").toLowerCase();
+      ["jpg", "jpeg", "png", "tif", "tiff"].forEach((extension) => names.add(`${stem}.${extension}`));
+      const doc = new DOMParser().parseFromString(await layout.text(), "application/xml");
+      Array.from(doc.getElementsByTagNameNS("*", "fileName")).forEach((node) => names.add(baseName(node.textContent)));
+      Array.from(doc.getElementsByTagNameNS("*", "Page")).forEach((node) => {
+        if (node.getAttribute("imageFilename")) names.add(baseName(node.getAttribute("imageFilename")));
+      });
+    }
+    return names;
+  }
+
+  const baseName = (path) => path.trim().split(/[\\/]/).pop().toLowerCase();
+
   // The requests to make: [{files, url, kind}] with kind "import" or "pages".
   async function plan(files) {
     const batches = [];
@@ -65,7 +84,8 @@
     const zips = files.filter((file) => file.name.toLowerCase().endsWith(".zip"));
     let loose = files.filter((file) => !layouts.includes(file) && !zips.includes(file));
     if (layouts.length) {
-      const images = loose.filter((file) => IMAGE.test(file.name));
+      const named = await namedImages(layouts);
+      const images = loose.filter((file) => IMAGE.test(file.name) && named.has(file.name.toLowerCase()));
       batches.push({files: layouts.concat(images), kind: "import"});
       loose = loose.filter((file) => !images.includes(file));
     }

@@ -22,7 +22,7 @@ from webapp.corpus.selectors import access_page, line_search
 from webapp.projects.models import Role
 from webapp.projects.selectors import access_project
 from webapp.review import thumbnails
-from webapp.review.selectors_pages import GRID_SORTS, page_grid
+from webapp.review.selectors_pages import GRID_SORTS, page_grid, with_line_counts
 
 GRID_PAGE_SIZE = 48  # cards per grid page; settings.INKLOOP_GRID_PAGE_SIZE overrides it
 SEARCH_PAGE_SIZE = 50
@@ -69,6 +69,7 @@ def page_grid_view(request, project_id: int):
                       sort=wanted.get("sort") or "name")
     size = getattr(settings, "INKLOOP_GRID_PAGE_SIZE", GRID_PAGE_SIZE)
     chunk = Paginator(pages, size).get_page(request.GET.get("page"))
+    chunk.object_list = with_line_counts(list(chunk.object_list))
     for page in chunk:
         page.badge = STATUS_BADGES.get(page.status, page.status)
     query = request.GET.copy()

@@ -218,7 +218,7 @@ def test_upload_explains_a_refusal_and_stores_an_image(page, review_project, log
     page.get_by_label("choose files").set_input_files(
         files=[{"name": "scan.jpg", "mimeType": "image/jpeg", "buffer": b"not really a jpeg"}])
     page.get_by_role("button", name="Upload").click()
-    expect(page.locator("#upload-result")).to_contain_text(re.compile(r"Not uploaded: .+"))
+    expect(page.locator("#uploads .outcome")).to_contain_text(re.compile(r"Refused: .+"))
     before = project.pages.count()
 
     png = io.BytesIO()
@@ -226,5 +226,5 @@ def test_upload_explains_a_refusal_and_stores_an_image(page, review_project, log
     page.get_by_label("choose files").set_input_files(
         files=[{"name": "blank.png", "mimeType": "image/png", "buffer": png.getvalue()}])
     page.get_by_role("button", name="Upload").click()
-    expect(page.locator("#upload-result")).to_contain_text("Stored 1 page")
+    expect(page.locator("#uploads .outcome").nth(1)).to_have_text("Stored 1 page.")
     assert project.pages.count() == before + 1

@@ -163,11 +163,35 @@ def export_response(pages, *, fmt: str, filename: str) -> FileResponse:
     return FileResponse(archive, as_attachment=True, filename=f"{filename}-{fmt}.zip", content_type="application/zip")
 
 
+PAGES_PARAMETER = OpenApiParameter("pages", str, required=False,
+                                   description="Only these pages: their ids, comma-separated (a selection).")
+
+
+def selected_page_ids(value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        ids = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise ValidationError({"pages": "Give page ids separated by commas, e.g. ?pages=3,7,12."}) from None
+    if not ids or len(ids) > 10_000:
+        raise ValidationError({"pages": "Give between 1 and 10,000 page ids."})
+    return ids
+
+
 class ProjectExportApi(APIView):
-    @extend_schema(parameters=[EXPORT_PARAMETER], responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @extend_schema(parameters=[EXPORT_PARAMETER, PAGES_PARAMETER],
+                   responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
-        pages = list(selectors.page_list(project=project))
+        pages = selectors.page_list(project=project)
+        ids = selected_page_ids(request.query_params.get("pages"))
+        if ids is not None:
+            pages = pages.filter(pk__in=ids)
+        pages = list(pages)
+        missing = set(ids or []) - {page.pk for page in pages}
+        if missing:
+            raise ValidationError({"pages": f"No such pages in this project: {sorted(missing)[:20]}."})
         return export_response(pages, fmt=request.query_params.get("format", "alto"), filename=f"project-{project.pk}")
 
 

@@ -27,6 +27,11 @@ def page_image_path(page: "Page", filename: str) -> str:
     return f"projects/{page.project_id}/pages/{page.sha256[:2]}/{page.sha256}{page.extension}"
 
 
+def page_thumbnail_path(page: "Page") -> str:
+    """Where the page grid keeps the page's thumbnail (webapp.review.thumbnails); deleted with the page."""
+    return f"projects/{page.project_id}/thumbnails/{page.sha256[:2]}/{page.sha256}.jpg"
+
+
 def split_for_group(*, project_id: int, group: str, val_percent: int, test_percent: int) -> str:
     """The split is a hash of the group, so all pages of one writer/document fall together."""
     bucket = int(hashlib.sha256(f"{project_id}:{group}".encode()).hexdigest()[:8], 16) % 100

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from webapp.corpus.lines import LineData, clean_line
 from webapp.corpus.models import (Line, LineRevision, LineSource, Page, PageStatus, RevisionAction,
-                                  split_for_group)
+                                  page_thumbnail_path, split_for_group)
 from webapp.ingest import IngestLimits, PageImage, ingest_upload
 from webapp.projects.models import Project
 
@@ -291,6 +291,7 @@ def pages_delete(*, pages: Iterable[Page]) -> None:
     """Delete pages with their lines; their image files go once the deletion is committed."""
     pages = list(pages)
     names = [page.image.name for page in pages if page.image.name]
+    names += [page_thumbnail_path(page) for page in pages]  # made by the page grid, if ever shown
     with transaction.atomic():
         Page.objects.filter(pk__in=[page.pk for page in pages]).delete()
         transaction.on_commit(lambda: [default_storage.delete(name) for name in names])

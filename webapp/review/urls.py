@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.review import views, views_models, views_projects
+from webapp.review import views, views_models, views_pages, views_projects
 
 app_name = "review"
 
@@ -28,4 +28,9 @@ urlpatterns = [
          name="member-remove"),
     path("projects/<int:project_id>/invitations/<int:invitation_id>/revoke/", views_projects.invitation_revoke,
          name="invitation-revoke"),
+    # Pages: the page grid, its thumbnails, and search.
+    path("projects/<int:project_id>/pages/", views_pages.page_grid_view, name="pages"),
+    path("projects/<int:project_id>/pages/<int:page_id>/thumbnail.jpg", views_pages.page_thumbnail,
+         name="page-thumbnail"),
+    path("projects/<int:project_id>/search/", views_pages.search, name="search"),
 ]

@@ -12,23 +12,20 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from webapp.corpus.models import Line
-from webapp.corpus.selectors import access_line, access_page, line_list, line_search, page_list
+from webapp.corpus.selectors import access_line, access_page, line_list
 from webapp.corpus.services import LineConflict
 from webapp.corpus.signing import page_image_url
 from webapp.projects.models import Role
 from webapp.projects.selectors import access_project
 from webapp.review import charts, crops, selectors, services
 from webapp.review.links import label_studio_task_url
-
-SEARCH_LIMIT = 50
-PAGE_LIST_LIMIT = 200
 
 
 def _roles(project) -> dict:
@@ -47,12 +44,11 @@ def project_list(request):
 @ensure_csrf_cookie  # its script writes through the API, which checks the CSRF header
 def dashboard(request, project_id: int):
     project = access_project(user=request.user, project_id=project_id)
-    query = request.GET.get("q", "").strip()
-    hits = list(line_search(project=project, query=query)[:SEARCH_LIMIT]) if query else None
+    if request.GET.get("q"):  # the search has its own, paginated page (views_pages.search)
+        return redirect(f"{reverse('review:search', args=[project.pk])}?{request.GET.urlencode()}")
     return render(request, "review/dashboard.html", {
-        "project": project, "overview": selectors.project_overview(project=project), "query": query, "hits": hits,
-        "search_limit": SEARCH_LIMIT,
-        "pages": page_list(project=project)[:PAGE_LIST_LIMIT], **_roles(project), **_training_context(project)})
+        "project": project, "overview": selectors.project_overview(project=project),
+        **_roles(project), **_training_context(project)})
 
 
 @login_required

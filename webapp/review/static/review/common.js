@@ -44,5 +44,5 @@ window.inkloop = (function () {
     window.setTimeout(() => { region.textContent = message; }, 20);
   }
 
-  return {request, announce};
+  return {request, announce, csrfToken};
 })();

@@ -19,6 +19,15 @@ from webapp.corpus.models import Line, LineRevision, Page, RevisionAction
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def _patient_expect():
+    """Each edit waits for the API's answer; on a machine busy with training that can take more than the
+    default 5 s, so these checks wait as long as the page fixture's actions do."""
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 @pytest.fixture
 def project(media_root):
     """Two real CREMMA pages with their verified lines, imported through the layout import service."""

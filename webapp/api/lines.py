@@ -126,3 +126,84 @@ class LineRevisionsApi(APIView):
         if not revisions.exists():
             selectors.access_line(project=project, line_id=line_id)  # 404 for lines of other projects
         return Response(RevisionOut(revisions, many=True).data)
+
+
+class LineVersionIn(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField(min_value=1, help_text="The version the line was read at.")
+
+
+class PageLinesOrderApi(APIView):
+    class OrderIn(serializers.Serializer):
+        lines = LineVersionIn(many=True, allow_empty=False,
+                              help_text="Every line of the page, once, in the new reading order.")
+
+    @extend_schema(request=OrderIn, responses={200: LineOut(many=True), 409: LineOut(many=True)},
+                   description="Change the page's reading order. Name every line of the page once, with the "
+                               "version it was read at; lines whose place changes get a new version (their "
+                               "text, box and verification stay). A stale version answers 409 with the current "
+                               "lines and changes nothing.")
+    def post(self, request, project_id: int, page_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        page = selectors.access_page(project=project, page_id=page_id)
+        data = self.OrderIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            lines = services.page_lines_reorder(page=page, user=request.user, lines=[
+                (line["id"], line["version"]) for line in data.validated_data["lines"]])
+        except services.PageLinesConflict as conflict:
+            return Response({"detail": f"Lines {conflict.stale_ids} changed since you read them; nothing was "
+                                       "moved. Reload the lines and move them again.",
+                             "stale_ids": conflict.stale_ids, "current": LineOut(conflict.lines, many=True).data},
+                            status=status.HTTP_409_CONFLICT)
+        return Response(LineOut(lines, many=True).data)
+
+
+class LineMergeApi(APIView):
+    class MergeIn(serializers.Serializer):
+        version = serializers.IntegerField(min_value=1, help_text="The version of this line the merge is based on.")
+        other = LineVersionIn(help_text="The line of the same page to merge with, and its version.")
+
+    @extend_schema(request=MergeIn, responses={200: LineOut, 409: LineOut},
+                   description="Merge two lines of a page into the one first in reading order (boxes, texts "
+                               "and baselines joined); the other is deleted, its history kept. A stale version "
+                               "of either answers 409 with that line as it is now.")
+    def post(self, request, project_id: int, line_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        line = selectors.access_line(project=project, line_id=line_id)
+        data = self.MergeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        try:
+            merged = services.line_merge(page=line.page, user=request.user, line_id=line.pk,
+                                         expected_version=fields["version"], other_id=fields["other"]["id"],
+                                         other_expected_version=fields["other"]["version"])
+        except services.LineConflict as conflict:
+            return conflict_response(conflict.line)
+        return Response(LineOut(merged).data)
+
+
+class LineSplitApi(APIView):
+    class SplitIn(serializers.Serializer):
+        version = serializers.IntegerField(min_value=1, help_text="The version the split is based on.")
+        x = serializers.IntegerField(help_text="The page column to cut the box at.")
+        text_before = serializers.CharField(trim_whitespace=False, help_text="The left part's text.")
+        text_after = serializers.CharField(trim_whitespace=False, help_text="The right part's text.")
+
+    @extend_schema(request=SplitIn, responses={200: LineOut(many=True), 409: LineOut},
+                   description="Split the line at column x into itself (left) and a new line right after it "
+                               "in reading order (right). Answers the page's lines in their new order; a stale "
+                               "version answers 409 with the line as it is now.")
+    def post(self, request, project_id: int, line_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        line = selectors.access_line(project=project, line_id=line_id)
+        data = self.SplitIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        try:
+            lines = services.line_split(page=line.page, user=request.user, line_id=line.pk,
+                                        expected_version=fields["version"], x=fields["x"],
+                                        text_before=fields["text_before"], text_after=fields["text_after"])
+        except services.LineConflict as conflict:
+            return conflict_response(conflict.line)
+        return Response(LineOut(lines, many=True).data)

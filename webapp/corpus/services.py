@@ -453,6 +453,109 @@ def page_lines_replace(*, page: Page, user: AbstractBaseUser, lines: Sequence[Li
     return result
 
 
+def page_lines_reorder(*, page: Page, user: AbstractBaseUser, lines: Sequence[tuple[int, int]]) -> list[Line]:
+    """Put the page's lines in the reading order `lines` gives, as (id, version read at) pairs that name
+    every line of the page exactly once; raise PageLinesConflict if any was changed since it was read.
+
+    Reading order is the page's, not one line's text or box, so it verifies no line: a model's line
+    moved up stays a suggestion. Only lines whose place changes get a new version and a revision.
+    """
+    with transaction.atomic():
+        current = {line.pk: line for line in Line.objects.select_for_update().filter(page=page)}
+        ids = [line_id for line_id, _ in lines]
+        if len(ids) != len(set(ids)):
+            raise ValidationError({"lines": "A line id appears twice."})
+        unknown, missing = sorted(set(ids) - set(current)), sorted(set(current) - set(ids))
+        if unknown or missing:
+            raise ValidationError({"lines": "The new order must name every line of the page exactly once"
+                                            + (f"; {unknown} are not lines of this page" if unknown else "")
+                                            + (f"; {missing} are missing" if missing else "") + "."})
+        stale = [line_id for line_id, version in lines if current[line_id].version != version]
+        if stale:
+            raise PageLinesConflict(sorted(current.values(), key=lambda line: (line.order, line.pk)), stale)
+        _lines_put_in_order(page=page, user=user, lines=[current[line_id] for line_id in ids])
+    return [current[line_id] for line_id in ids]
+
+
+def line_merge(*, page: Page, user: AbstractBaseUser, line_id: int, expected_version: int, other_id: int,
+               other_expected_version: int) -> Line:
+    """Merge two lines of a page into the one that comes first in reading order: its box becomes both
+    boxes, its text both texts (first, a space, second), its baseline both baselines; the polygon goes
+    (a union of two polygons is not one outline), kept in the history. The other line is deleted with
+    its history kept. LineConflict names the line that changed since it was read."""
+    if line_id == other_id:
+        raise ValidationError({"with": "A line cannot be merged with itself."})
+    with transaction.atomic():
+        locked = {line.pk: line for line in Line.objects.select_for_update().filter(page=page,
+                                                                                     pk__in=[line_id, other_id])}
+        if other_id not in locked:
+            raise ValidationError({"with": f"Line {other_id} is not a line of this page."})
+        for checked_id, version in ((line_id, expected_version), (other_id, other_expected_version)):
+            if locked[checked_id].version != version:
+                raise LineConflict(locked[checked_id])
+        first, second = sorted(locked.values(), key=lambda line: (line.order, line.pk))
+        text = " ".join(part for part in (first.text.strip(), second.text.strip()) if part)
+        baseline = sorted((first.baseline or []) + (second.baseline or [])) or None
+        bbox = (min(first.x0, second.x0), min(first.y0, second.y0), max(first.x1, second.x1),
+                max(first.y1, second.y1))
+        cleaned = clean_line(LineData(bbox=bbox, text=text, polygon=None, baseline=baseline), page=page)
+        check_text_to_verify(first, cleaned.text)
+        _delete_keeping_history(second, user=user)
+        _human_write(first, user=user, action=RevisionAction.UPDATE, old=_apply(first, cleaned))
+        page_status_refresh(page=page)
+    return first
+
+
+def line_split(*, page: Page, user: AbstractBaseUser, line_id: int, expected_version: int, x: int,
+               text_before: str, text_after: str) -> list[Line]:
+    """Split a line at page column `x` into itself (left part, `text_before`) and a new line right
+    after it in reading order (right part, `text_after`); the baseline is cut at `x`, the polygon
+    goes (kept in the history). Both parts need text: a person vouches for both. Returns the page's
+    lines in their new order."""
+    with transaction.atomic():
+        line = Line.objects.select_for_update().get(pk=line_id, page=page)
+        if line.version != expected_version:
+            raise LineConflict(line)
+        if not line.x0 < x < line.x1:
+            raise ValidationError({"x": f"x={x} is not inside the line's box [{line.x0}, {line.x1}]: split "
+                                        "where both parts keep some of the box."})
+        if not text_before.strip() or not text_after.strip():
+            raise ValidationError({"text": "Both parts of a split line need text: split between words."})
+        baseline = line.baseline or []
+        left_baseline = [point for point in baseline if point[0] <= x] or None
+        right_baseline = [point for point in baseline if point[0] >= x] or None
+        left = clean_line(LineData(bbox=(line.x0, line.y0, x, line.y1), text=text_before, baseline=left_baseline),
+                          page=page, where="left part")
+        right = clean_line(LineData(bbox=(x, line.y0, line.x1, line.y1), text=text_after, baseline=right_baseline),
+                           page=page, where="right part")
+        _human_write(line, user=user, action=RevisionAction.UPDATE, old=_apply(line, left))
+        ordered = [line if other.pk == line.pk else other
+                   for other in Line.objects.select_for_update().filter(page=page).order_by("order", "id")]
+        position = next(index for index, other in enumerate(ordered) if other.pk == line.pk) + 1
+        created = Line.objects.create(page=page, project_id=page.project_id, x0=right.bbox[0], y0=right.bbox[1],
+                                      x1=right.bbox[2], y1=right.bbox[3], baseline=right.baseline,
+                                      order=position, text=right.text, source=LineSource.HUMAN,
+                                      verified_by=user, verified_at=timezone.now())
+        _revision(line=created, user=user, action=RevisionAction.CREATE, old=None)
+        ordered.insert(position, created)
+        _lines_put_in_order(page=page, user=user, lines=ordered)
+        page_status_refresh(page=page)
+    return ordered
+
+
+def _lines_put_in_order(*, page: Page, user, lines: Sequence[Line]) -> None:
+    """Number `lines` 0, 1, 2, ...; each line whose number changes gets a new version and a revision of
+    the move. A move changes no text or box, so it leaves `verified_by` and `source` as they are."""
+    for order, line in enumerate(lines):
+        if line.order == order:
+            continue
+        old = {"text": line.text, "geometry": line.geometry()}
+        line.order = order
+        line.version += 1
+        line.save(update_fields=["order", "version", "updated_at"])
+        _revision(line=line, user=user, action=RevisionAction.UPDATE, old=old)
+
+
 def line_revert(*, line: Line, page: Page, user: AbstractBaseUser, text: str) -> Line:
     """Make `line` a model suggestion again, reading `text`, back in the review queue (unverified,
     model-made); a REVERT revision keeps the text it replaces.

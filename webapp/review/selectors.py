@@ -111,3 +111,9 @@ def learning_curve(*, project: Project) -> list[CurvePoint]:
                                  verified_characters=characters if isinstance(characters, int) else None,
                                  cer=float(cer), status=version.status))
     return points
+
+
+def page_neighbours(*, project: Project, page: Page) -> tuple[Page | None, Page | None]:
+    """The pages before and after `page` in the project's page order (corpus.selectors.page_list: by id)."""
+    pages = Page.objects.filter(project=project).only("id", "original_name")
+    return (pages.filter(pk__lt=page.pk).order_by("-pk").first(), pages.filter(pk__gt=page.pk).order_by("pk").first())

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.review import views, views_models, views_pages, views_projects
+from webapp.review import views, views_editor, views_models, views_pages, views_projects
 
 app_name = "review"
 
@@ -12,7 +12,6 @@ urlpatterns = [
     path("projects/<int:project_id>/review/lines/", views.queue_lines, name="queue-lines"),
     path("projects/<int:project_id>/lines/<int:line_id>/crop.png", views.line_crop, name="line-crop"),
     path("projects/<int:project_id>/lines/<int:line_id>/undo/", views.line_undo, name="line-undo"),
-    path("projects/<int:project_id>/pages/<int:page_id>/", views.page_detail, name="page"),
     path("projects/<int:project_id>/upload/", views.upload, name="upload"),
     # Models and runs: version history with verdicts, roll back, download; a run's own page.
     path("projects/<int:project_id>/models/", views_models.models_page, name="models"),
@@ -33,4 +32,6 @@ urlpatterns = [
     path("projects/<int:project_id>/pages/<int:page_id>/thumbnail.jpg", views_pages.page_thumbnail,
          name="page-thumbnail"),
     path("projects/<int:project_id>/search/", views_pages.search, name="search"),
+    # Page editor
+    path("projects/<int:project_id>/pages/<int:page_id>/", views_editor.page_detail, name="page"),
 ]

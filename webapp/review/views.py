@@ -19,9 +19,8 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from webapp.corpus.models import Line
-from webapp.corpus.selectors import access_line, access_page, line_list
+from webapp.corpus.selectors import access_line
 from webapp.corpus.services import LineConflict
-from webapp.corpus.signing import page_image_url
 from webapp.projects.models import Role
 from webapp.projects.selectors import access_project
 from webapp.review import charts, crops, selectors, services
@@ -147,17 +146,6 @@ def line_undo(request, project_id: int, line_id: int):
 
 def _line_state(line: Line) -> dict:
     return {"id": line.pk, "version": line.version, "text": line.text, "verified": line.is_verified}
-
-
-@login_required
-@require_GET
-@ensure_csrf_cookie  # its script writes through the API, which checks the CSRF header
-def page_detail(request, project_id: int, page_id: int):
-    project = access_project(user=request.user, project_id=project_id)
-    page = access_page(project=project, page_id=page_id)
-    return render(request, "review/page.html", {
-        "project": project, "page": page, "lines": list(line_list(page=page)),
-        "image_url": page_image_url(page), "ls_url": label_studio_task_url(page)})
 
 
 @login_required

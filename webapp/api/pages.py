@@ -9,14 +9,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.json_types import QueryParams
-from webapp.api.schema import PAGE_PARAMETERS, paginated
+from webapp.api.schema import PAGE_PARAMETERS, StrictPageNumberPagination, paginated
 from webapp.api.serializers import ImportOut, PageOut, PageUploadIn, PageUploadOut, SearchHitOut
 from webapp.corpus import selectors, services, transfer
 from webapp.corpus.models import Page, PageStatus, Split
@@ -26,9 +25,8 @@ from webapp.projects.models import Role
 from webapp.projects.selectors import access_project
 
 
-class PagePagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 500
+class PagePagination(StrictPageNumberPagination):
+    """Pages and search hits: REST_FRAMEWORK's PAGE_SIZE a page, up to 500 with ?page_size=."""
 
 
 def read_uploads(request, *, field: str = "files") -> list[tuple[str, bytes]]:

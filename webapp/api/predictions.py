@@ -3,13 +3,12 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.pages import read_uploads
-from webapp.api.schema import PAGE_PARAMETERS, ErrorOut, paginated
+from webapp.api.schema import PAGE_PARAMETERS, StrictPageNumberPagination, ErrorOut, paginated
 from webapp.api.serializers import FalseDetectionOut, LineOut, PageOut
 from webapp.corpus.services import ingest_limits
 from webapp.ingest import ingest_upload, open_checked_image
@@ -19,10 +18,8 @@ from webapp.projects.models import Role
 from webapp.projects.selectors import access_project
 
 
-class QueuePagination(PageNumberPagination):
+class QueuePagination(StrictPageNumberPagination):
     page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 class QueueLineOut(LineOut):

@@ -15,6 +15,8 @@ from __future__ import annotations
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
 
 ERROR_CODES = {
     "400": "The input was refused; `detail` says why and `errors` which field.",
@@ -67,6 +69,22 @@ def paginated(serializer_class: type[serializers.Serializer], *, results=None,
             "__module__": __name__,
         })
     return _PAGINATED[name]
+
+
+class StrictPageNumberPagination(PageNumberPagination):
+    """PageNumberPagination whose `page_size` must be a whole number from 1 to max_page_size (400 otherwise):
+    DRF's silently falls back to the default size, so a client asking for 1,000 gets 50 and thinks it has all."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def get_page_size(self, request):
+        raw = request.query_params.getlist(self.page_size_query_param)
+        if not raw:
+            return self.page_size
+        if len(raw) > 1 or not raw[0].isdigit() or not 1 <= int(raw[0]) <= self.max_page_size:
+            raise ValidationError({self.page_size_query_param: f"A whole number from 1 to {self.max_page_size}."})
+        return int(raw[0])
 
 
 # The query parameters of every paginated list (PageNumberPagination with page_size_query_param).

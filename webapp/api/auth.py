@@ -7,12 +7,16 @@ invitations are fulfilled (webapp.projects.receivers) and the last login is reco
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_in
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 
+from webapp.api.schema import ErrorOut
 from webapp.login_limits import client_address, cooloff_seconds, lockout_message
 
 
@@ -25,9 +29,16 @@ class TokenRequestThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
 
 
+class TokenOut(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+
+
 class TokenApi(ObtainAuthToken):
     throttle_classes = [TokenRequestThrottle]
 
+    @extend_schema(request=AuthTokenSerializer, responses={
+        200: TokenOut, 429: OpenApiResponse(ErrorOut, description="Too many requests or failed logins; see "
+                                                                    "the Retry-After header.")})
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         valid = serializer.is_valid()

@@ -5,6 +5,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from webapp.api.json_types import QueryParams, StrictJsonTypes
+from webapp.api.schema import ConflictOut
 from webapp.api.serializers import FalseDetectionOut, LineIn, LineOut, LineUpdateIn, PageLinesIn, RevisionOut
 from webapp.corpus import selectors, services
 from webapp.corpus.lines import LineData
@@ -34,7 +36,7 @@ class PageLinesApi(APIView):
         line = services.line_create(page=page, user=request.user, data=LineData(**data.validated_data))
         return Response(LineOut(line).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=PageLinesIn, responses=LineOut(many=True),
+    @extend_schema(request=PageLinesIn, responses={200: LineOut(many=True), 409: ConflictOut},
                    description="Replace the page's lines in one transaction. Lines with an id (and the version "
                                "they were read at) are updated in place; lines without one are created; the "
                                "page's other lines are deleted. A stale version answers 409 with the current lines.")
@@ -55,7 +57,7 @@ class PageLinesApi(APIView):
 
 
 class LineDetailApi(APIView):
-    class DeleteIn(serializers.Serializer):
+    class DeleteIn(QueryParams):
         version = serializers.IntegerField(min_value=1, help_text="The version the deletion is based on.")
 
     @extend_schema(responses=LineOut)
@@ -63,7 +65,7 @@ class LineDetailApi(APIView):
         project = access_project(user=request.user, project_id=project_id)
         return Response(LineOut(selectors.access_line(project=project, line_id=line_id)).data)
 
-    @extend_schema(request=LineUpdateIn, responses={200: LineOut, 409: LineOut},
+    @extend_schema(request=LineUpdateIn, responses={200: LineOut, 409: ConflictOut},
                    description="Edit the line; every write verifies it. Verifying a model's line with empty "
                                "text, or emptying a line's text, is refused (400): a box that holds no text is "
                                "marked with .../not-a-line/ instead.")
@@ -83,7 +85,8 @@ class LineDetailApi(APIView):
             return conflict_response(conflict.line)
         return Response(LineOut(line).data)
 
-    @extend_schema(parameters=[OpenApiParameter("version", int, required=True)], responses={204: None, 409: LineOut})
+    @extend_schema(parameters=[OpenApiParameter("version", int, required=True)],
+                   responses={204: None, 409: ConflictOut})
     def delete(self, request, project_id: int, line_id: int):
         project = access_project(user=request.user, project_id=project_id)
         line = selectors.access_line(project=project, line_id=line_id)
@@ -98,10 +101,10 @@ class LineDetailApi(APIView):
 
 
 class LineNotTextApi(APIView):
-    class NotTextIn(serializers.Serializer):
+    class NotTextIn(StrictJsonTypes, serializers.Serializer):
         version = serializers.IntegerField(min_value=1, help_text="The version the reviewer saw.")
 
-    @extend_schema(request=NotTextIn, responses={201: FalseDetectionOut, 409: LineOut},
+    @extend_schema(request=NotTextIn, responses={201: FalseDetectionOut, 409: ConflictOut},
                    description="The box holds no text (a stamp, a border, a signature): delete this model line "
                                "with its history and record the box as a false detection. Refused (400) for a "
                                "line a person made or verified: delete that one instead, which keeps its history.")

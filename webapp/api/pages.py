@@ -9,12 +9,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from webapp.api.json_types import QueryParams
+from webapp.api.schema import PAGE_PARAMETERS, StrictPageNumberPagination, paginated
 from webapp.api.serializers import ImportOut, PageOut, PageUploadIn, PageUploadOut, SearchHitOut
 from webapp.corpus import selectors, services, transfer
 from webapp.corpus.models import Page, PageStatus, Split
@@ -24,9 +25,8 @@ from webapp.projects.models import Role
 from webapp.projects.selectors import access_project
 
 
-class PagePagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 500
+class PagePagination(StrictPageNumberPagination):
+    """Pages and search hits: REST_FRAMEWORK's PAGE_SIZE a page, up to 500 with ?page_size=."""
 
 
 def read_uploads(request, *, field: str = "files") -> list[tuple[str, bytes]]:
@@ -57,13 +57,14 @@ def upload_group(request) -> str | None:
 class PageListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    class FilterIn(serializers.Serializer):
+    class FilterIn(QueryParams):
         status = serializers.ChoiceField(choices=PageStatus.choices, required=False)
         split = serializers.ChoiceField(choices=Split.choices, required=False)
         group = serializers.CharField(required=False)
         has_verified_lines = serializers.BooleanField(required=False, allow_null=True, default=None)
 
-    @extend_schema(parameters=[FilterIn], responses=PageOut(many=True))
+    @extend_schema(operation_id="api_projects_pages_list", parameters=[FilterIn, *PAGE_PARAMETERS],
+                   responses=paginated(PageOut))
     def get(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id)
         filters = self.FilterIn(data=request.query_params)
@@ -73,9 +74,10 @@ class PageListApi(APIView):
         chunk = paginator.paginate_queryset(pages, request, view=self)
         return paginator.get_paginated_response(PageOut(chunk, many=True, context={"request": request}).data)
 
-    @extend_schema(request=PageUploadIn, responses={201: PageUploadOut(many=True)},
+    @extend_schema(request=PageUploadIn, responses={201: PageUploadOut(many=True), 200: PageUploadOut(many=True)},
                    description="Upload images (JPEG/PNG/TIFF), multi-page TIFFs, PDFs or zips of them. "
-                               "An image already in the project returns the existing page (created=false).")
+                               "An image already in the project returns the existing page (created=false); 201 when at "
+                               "least one page was new, 200 when all were there already.")
     def post(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
         stored = services.pages_upload(project=project, user=request.user, files=read_uploads(request),
@@ -204,7 +206,8 @@ class PageExportApi(APIView):
 
 
 class SearchApi(APIView):
-    @extend_schema(parameters=[OpenApiParameter("q", str, required=True)], responses=SearchHitOut(many=True))
+    @extend_schema(parameters=[OpenApiParameter("q", str, required=True), *PAGE_PARAMETERS],
+                   responses=paginated(SearchHitOut))
     def get(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id)
         query = request.query_params.get("q", "").strip()

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.api.pages import read_uploads
+from webapp.api.schema import PAGE_PARAMETERS, StrictPageNumberPagination, ErrorOut, paginated
 from webapp.api.serializers import FalseDetectionOut, LineOut, PageOut
 from webapp.corpus.services import ingest_limits
 from webapp.ingest import ingest_upload, open_checked_image
@@ -18,10 +18,8 @@ from webapp.projects.models import Role
 from webapp.projects.selectors import access_project
 
 
-class QueuePagination(PageNumberPagination):
+class QueuePagination(StrictPageNumberPagination):
     page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 class QueueLineOut(LineOut):
@@ -69,10 +67,13 @@ def no_model_as_409(call):
 
 
 class QueueApi(APIView):
-    @extend_schema(parameters=[OpenApiParameter("level", str, enum=["line", "page"], default="line")],
-                   responses=QueueLineOut(many=True),
-                   description="What to review next, least certain first (or shuffled, for the random control "
-                               "strategy), without anything a person already verified.")
+    @extend_schema(parameters=[OpenApiParameter("level", str, enum=["line", "page"], default="line"), *PAGE_PARAMETERS],
+                   responses=paginated(QueueLineOut, name="PaginatedQueueList", results=PolymorphicProxySerializer(
+                       component_name="QueueItem", resource_type_field_name=None, many=True,
+                       serializers=[QueueLineOut, PageOut])),
+                   description="Lines (level=line) or pages (level=page) to review next, least certain first (or "
+                               "shuffled, for the random control strategy), without anything a person already "
+                               "verified.")
     def get(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id)
         level = request.query_params.get("level", "line")
@@ -90,7 +91,7 @@ class QueueApi(APIView):
 class PredictApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request=PredictIn, responses={200: PredictOut},
+    @extend_schema(request=PredictIn, responses={200: PredictOut, 409: ErrorOut},
                    description="Lines of one page image from the project's promoted models.")
     def post(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id)
@@ -110,7 +111,7 @@ class PredictApi(APIView):
 class PredictionJobListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request=PredictIn, responses={202: PredictionJobOut},
+    @extend_schema(request=PredictIn, responses={202: PredictionJobOut, 409: ErrorOut},
                    description="Many pages (images, PDFs, TIFFs, zips in the multipart field 'files'), predicted "
                                "on the gpu queue. Poll the job for the results.")
     def post(self, request, project_id: int):
@@ -144,7 +145,7 @@ class PreannotateApi(APIView):
 
 
 class FalseDetectionListApi(APIView):
-    @extend_schema(responses=FalseDetectionOut(many=True),
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=paginated(FalseDetectionOut),
                    description="Boxes people marked as not a text line (.../lines/{id}/not-a-line/), newest first.")
     def get(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from webapp.api.json_types import StrictJsonTypes
+
 from webapp.corpus import transfer
 from webapp.corpus.models import Line, LineRevision, Page
 from webapp.corpus.signing import page_image_url
@@ -24,7 +26,7 @@ class ProjectOut(serializers.ModelSerializer):
         return getattr(project, "caller_role", None)
 
 
-class ProjectIn(serializers.ModelSerializer):
+class ProjectIn(StrictJsonTypes, serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent",
@@ -42,7 +44,7 @@ class MembershipOut(serializers.ModelSerializer):
         fields = ["user_id", "username", "role"]
 
 
-class MembershipIn(serializers.Serializer):
+class MembershipIn(StrictJsonTypes, serializers.Serializer):
     """Who to invite: a username or an email, one of the two."""
 
     username = serializers.CharField(max_length=150, required=False)
@@ -77,7 +79,7 @@ class InvitationOut(serializers.ModelSerializer):
         return invitation.accepted_at is not None
 
 
-class MembershipRoleIn(serializers.Serializer):
+class MembershipRoleIn(StrictJsonTypes, serializers.Serializer):
     role = serializers.ChoiceField(choices=Membership._meta.get_field("role").choices)
 
 
@@ -96,10 +98,13 @@ class PageOut(serializers.ModelSerializer):
 
 
 class PageUploadOut(PageOut):
+    """An uploaded page and whether it was new; line counts are the page list's (GET pages/)."""
+
     created = serializers.BooleanField()
 
     class Meta(PageOut.Meta):
-        fields = PageOut.Meta.fields + ["created"]
+        fields = [name for name in PageOut.Meta.fields if name not in ("line_count", "verified_line_count")] + [
+            "created"]
 
 
 class PageUploadIn(serializers.Serializer):
@@ -110,7 +115,7 @@ class PageUploadIn(serializers.Serializer):
 class LineOut(serializers.ModelSerializer):
     bbox = serializers.SerializerMethodField()
     verified = serializers.BooleanField(source="is_verified")
-    verified_by = serializers.CharField(source="verified_by.username", default=None)
+    verified_by = serializers.CharField(source="verified_by.username", default=None, allow_null=True)
 
     class Meta:
         model = Line
@@ -136,14 +141,14 @@ def points_field(**kwargs) -> serializers.ListField:
     return serializers.ListField(child=point, max_length=10_000, **kwargs)
 
 
-class LineIn(serializers.Serializer):
+class LineIn(StrictJsonTypes, serializers.Serializer):
     bbox = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4)
     text = serializers.CharField(allow_blank=True, trim_whitespace=False, default="")
     polygon = points_field(required=False, allow_null=True)
     baseline = points_field(required=False, allow_null=True)
 
 
-class LineUpdateIn(serializers.Serializer):
+class LineUpdateIn(StrictJsonTypes, serializers.Serializer):
     version = serializers.IntegerField(min_value=1, help_text="The version the edit is based on.")
     bbox = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, required=False)
     text = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False)
@@ -161,12 +166,12 @@ class PageLineIn(LineIn):
         return attrs
 
 
-class PageLinesIn(serializers.Serializer):
+class PageLinesIn(StrictJsonTypes, serializers.Serializer):
     lines = PageLineIn(many=True)
 
 
 class RevisionOut(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username", default=None)
+    user = serializers.CharField(source="user.username", default=None, allow_null=True)
 
     class Meta:
         model = LineRevision
@@ -228,7 +233,7 @@ class ImportOut(serializers.Serializer):
 
 class FalseDetectionOut(serializers.ModelSerializer):
     bbox = serializers.SerializerMethodField()
-    user = serializers.CharField(source="user.username", default=None)
+    user = serializers.CharField(source="user.username", default=None, allow_null=True)
 
     class Meta:
         model = FalseDetection

@@ -6,7 +6,7 @@ import zipfile
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -16,6 +16,8 @@ from rest_framework.views import APIView
 from webapp.files import read_bytes
 from webapp.projects.models import Role
 from webapp.projects.selectors import access_project
+from webapp.api.json_types import QueryParams, StrictJsonTypes
+from webapp.api.schema import ErrorOut
 from webapp.training import registry, selectors, services
 from webapp.training.models import ModelKind, ModelPromotion, ModelVersion, TrainingRun
 
@@ -24,8 +26,8 @@ class TrainingRunOut(serializers.ModelSerializer):
     model_version = serializers.SerializerMethodField()
     outcome = serializers.ChoiceField(choices=["promoted", "rejected"], allow_null=True, read_only=True,
                                       help_text="Set once the run succeeded: was its model promoted or rejected?")
-    parent = serializers.CharField(source="parent.label", default=None)
-    triggered_by = serializers.CharField(source="triggered_by.username", default=None)
+    parent = serializers.CharField(source="parent.label", default=None, allow_null=True)
+    triggered_by = serializers.CharField(source="triggered_by.username", default=None, allow_null=True)
 
     class Meta:
         model = TrainingRun
@@ -43,7 +45,7 @@ class TrainingRunOut(serializers.ModelSerializer):
         return None if version is None else {"id": version.pk, "label": version.label, "status": version.status}
 
 
-class TrainingRunIn(serializers.Serializer):
+class TrainingRunIn(StrictJsonTypes, serializers.Serializer):
     kind = serializers.ChoiceField(choices=ModelKind.choices)
     from_scratch = serializers.BooleanField(default=False)
     epochs = serializers.IntegerField(min_value=1, max_value=1000, required=False)
@@ -51,8 +53,8 @@ class TrainingRunIn(serializers.Serializer):
 
 
 class ModelPromotionOut(serializers.ModelSerializer):
-    replaced = serializers.CharField(source="replaced.label", default=None)
-    promoted_by = serializers.CharField(source="promoted_by.username", default=None)
+    replaced = serializers.CharField(source="replaced.label", default=None, allow_null=True)
+    promoted_by = serializers.CharField(source="promoted_by.username", default=None, allow_null=True)
 
     class Meta:
         model = ModelPromotion
@@ -62,7 +64,7 @@ class ModelPromotionOut(serializers.ModelSerializer):
 
 
 class ModelVersionOut(serializers.ModelSerializer):
-    parent = serializers.CharField(source="parent.label", default=None)
+    parent = serializers.CharField(source="parent.label", default=None, allow_null=True)
     promotions = ModelPromotionOut(many=True, read_only=True, help_text="Each time it was promoted, newest first.")
 
     class Meta:
@@ -71,7 +73,7 @@ class ModelVersionOut(serializers.ModelSerializer):
                   "watermark_revision", "trained_on_lines", "source", "created_at", "promoted_at", "promotions"]
 
 
-class ModelPromoteIn(serializers.Serializer):
+class ModelPromoteIn(StrictJsonTypes, serializers.Serializer):
     force = serializers.BooleanField(default=False, help_text="Promote even though its recorded figures say it did "
                                                               "not beat the promoted version (recorded as forced).")
 
@@ -124,11 +126,15 @@ class TrainingRunCancelApi(APIView):
 class ModelVersionListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(parameters=[OpenApiParameter("kind", str, enum=ModelKind.values)],
-                   responses=ModelVersionOut(many=True))
+    class FilterIn(QueryParams):
+        kind = serializers.ChoiceField(choices=ModelKind.choices, required=False)
+
+    @extend_schema(parameters=[FilterIn], responses=ModelVersionOut(many=True))
     def get(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id)
-        versions = selectors.model_version_list(project=project, kind=request.query_params.get("kind"))
+        filters = self.FilterIn(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        versions = selectors.model_version_list(project=project, kind=filters.validated_data.get("kind"))
         return Response(ModelVersionOut(versions, many=True).data)
 
     @extend_schema(request=ModelUploadIn, responses={201: ModelVersionOut},
@@ -154,7 +160,7 @@ class ModelVersionDetailApi(APIView):
 
 
 class ModelVersionPromoteApi(APIView):
-    @extend_schema(request=ModelPromoteIn, responses={200: ModelVersionOut, 409: OpenApiTypes.OBJECT},
+    @extend_schema(request=ModelPromoteIn, responses={200: ModelVersionOut, 409: ErrorOut},
                    description="Roll back (or forward) to this version. When its recorded validation figures say "
                                "it did not beat the promoted version, answers 409 with the reason unless `force` "
                                "is true; a forced promotion is recorded in `promotions` with who and when.")

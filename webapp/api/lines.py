@@ -131,17 +131,17 @@ class LineRevisionsApi(APIView):
         return Response(RevisionOut(revisions, many=True).data)
 
 
-class LineVersionIn(serializers.Serializer):
+class LineVersionIn(StrictJsonTypes, serializers.Serializer):
     id = serializers.IntegerField()
     version = serializers.IntegerField(min_value=1, help_text="The version the line was read at.")
 
 
 class PageLinesOrderApi(APIView):
-    class OrderIn(serializers.Serializer):
+    class OrderIn(StrictJsonTypes, serializers.Serializer):
         lines = LineVersionIn(many=True, allow_empty=False,
                               help_text="Every line of the page, once, in the new reading order.")
 
-    @extend_schema(request=OrderIn, responses={200: LineOut(many=True), 409: LineOut(many=True)},
+    @extend_schema(request=OrderIn, responses={200: LineOut(many=True), 409: ConflictOut},
                    description="Change the page's reading order. Name every line of the page once, with the "
                                "version it was read at; lines whose place changes get a new version (their "
                                "text, box and verification stay). A stale version answers 409 with the current "
@@ -163,11 +163,11 @@ class PageLinesOrderApi(APIView):
 
 
 class LineMergeApi(APIView):
-    class MergeIn(serializers.Serializer):
+    class MergeIn(StrictJsonTypes, serializers.Serializer):
         version = serializers.IntegerField(min_value=1, help_text="The version of this line the merge is based on.")
         other = LineVersionIn(help_text="The line of the same page to merge with, and its version.")
 
-    @extend_schema(request=MergeIn, responses={200: LineOut, 409: LineOut},
+    @extend_schema(request=MergeIn, responses={200: LineOut, 409: ConflictOut},
                    description="Merge two lines of a page into the one first in reading order (boxes, texts "
                                "and baselines joined); the other is deleted, its history kept. A stale version "
                                "of either answers 409 with that line as it is now.")
@@ -187,13 +187,13 @@ class LineMergeApi(APIView):
 
 
 class LineSplitApi(APIView):
-    class SplitIn(serializers.Serializer):
+    class SplitIn(StrictJsonTypes, serializers.Serializer):
         version = serializers.IntegerField(min_value=1, help_text="The version the split is based on.")
         x = serializers.IntegerField(help_text="The page column to cut the box at.")
         text_before = serializers.CharField(trim_whitespace=False, help_text="The left part's text.")
         text_after = serializers.CharField(trim_whitespace=False, help_text="The right part's text.")
 
-    @extend_schema(request=SplitIn, responses={200: LineOut(many=True), 409: LineOut},
+    @extend_schema(request=SplitIn, responses={200: LineOut(many=True), 409: ConflictOut},
                    description="Split the line at column x into itself (left) and a new line right after it "
                                "in reading order (right). Answers the page's lines in their new order; a stale "
                                "version answers 409 with the line as it is now.")

@@ -135,10 +135,10 @@ def test_export_of_a_selection(project, manager_client, member, client_for):
     first, second = (item["id"] for item in stored.data)
     answer = manager_client.get(f"/api/projects/{project.pk}/export/?format=text&pages={second}")
     assert answer.status_code == 200
-    names = zipfile.ZipFile(io.BytesIO(answer.content)).namelist()
+    names = zipfile.ZipFile(io.BytesIO(answer.getvalue())).namelist()
     assert any(name.startswith("b") for name in names) and not any(name.startswith("a") for name in names)
     everything = zipfile.ZipFile(io.BytesIO(manager_client.get(f"/api/projects/{project.pk}/export/?format=text")
-                                            .content)).namelist()
+                                            .getvalue())).namelist()
     assert any(name.startswith("a") for name in everything) and any(name.startswith("b") for name in everything)
     bad = manager_client.get(f"/api/projects/{project.pk}/export/?pages=1,x")
     assert bad.status_code == 400 and "page ids" in bad.data["detail"]

@@ -41,11 +41,15 @@ def _wrong_type(field: serializers.Field, value) -> str | None:
     return None
 
 
+# Serializer context for data a browser form posted (all text, parsed by the fields as DRF parses forms).
+FORM_INPUT = {"form_input": True}
+
+
 class StrictJsonTypes:
     """Mixin for input serializers: refuse JSON values of the wrong type before the fields coerce them."""
 
     def to_internal_value(self, data):
-        if isinstance(data, dict) and not isinstance(data, QueryDict):
+        if isinstance(data, dict) and not isinstance(data, QueryDict) and not self.context.get("form_input"):
             errors = {}
             for name, field in self.fields.items():
                 if field.read_only or name not in data:

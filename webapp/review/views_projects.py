@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError as DrfValidationError
 
+from webapp.api.json_types import FORM_INPUT
 from webapp.api.serializers import InvitationOut, MembershipIn, MembershipRoleIn, ProjectIn
 from webapp.projects import services
 from webapp.projects.models import AlphabetPolicy, InviteeKind, Role, Strategy
@@ -58,7 +59,7 @@ def project_new(request):
     if request.method == "POST":
         values = _form_data(request.POST, NEW_PROJECT_FIELDS, ["use_base_models"])
         try:
-            data = ProjectIn(data=values)
+            data = ProjectIn(data=values, context=FORM_INPUT)
             data.is_valid(raise_exception=True)
             project = services.project_create(creator=request.user, **data.validated_data)
         except (DrfValidationError, DjangoValidationError) as error:
@@ -80,7 +81,7 @@ def project_settings(request, project_id: int):
     if request.method == "POST":
         values = _form_data(request.POST, SETTINGS_FIELDS, ["retrain_auto"])
         try:
-            data = ProjectIn(project, data=values, partial=True)
+            data = ProjectIn(project, data=values, partial=True, context=FORM_INPUT)
             data.is_valid(raise_exception=True)
             services.project_update(project=project, **data.validated_data)
         except (DrfValidationError, DjangoValidationError) as error:

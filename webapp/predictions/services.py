@@ -178,8 +178,10 @@ def prediction_job_create(*, project: Project, user: AbstractBaseUser, images: S
     if not promoted_models_exist:
         raise NoModelYet("This project has no promoted recognizer yet: verify some lines and train one.")
     saved = []
+    committed: list[bool] = []
     try:
         with transaction.atomic():
+            transaction.on_commit(lambda: committed.append(True))  # first: a committed job keeps its images
             job = PredictionJob.objects.create(project=project, created_by=user)
             inputs = []
             for name, data in images:
@@ -192,8 +194,9 @@ def prediction_job_create(*, project: Project, user: AbstractBaseUser, images: S
             job.save(update_fields=["inputs"])
             enqueue_on_commit(task_names.PREDICTION_JOB, job.pk, queue=GPU_QUEUE)
     except BaseException:
-        for name in saved:
-            default_storage.delete(name)
+        if not committed:
+            for name in saved:
+                default_storage.delete(name)
         raise
     return job
 

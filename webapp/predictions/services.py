@@ -11,9 +11,11 @@ import hashlib
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from statistics import fmean
 from typing import Sequence
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -28,6 +30,7 @@ from webapp.corpus import services as corpus
 from webapp.corpus.models import Page, PageStatus
 from webapp.corpus.selectors import page_image
 from webapp.files import local_copy
+from webapp.outbox.selectors import outbox_handed_over_since
 from webapp.predictions.models import FalseDetection, JobStatus, Prediction, PredictionJob
 from webapp.projects.models import Project
 from webapp.queueing import GPU_QUEUE, enqueue_on_commit
@@ -199,6 +202,22 @@ def prediction_job_create(*, project: Project, user: AbstractBaseUser, images: S
                 default_storage.delete(name)
         raise
     return job
+
+
+def prediction_jobs_watchdog() -> list[int]:
+    """Queued jobs no worker picked up within INKLOOP_QUEUED_HANDOVER_SECONDS of their last hand-over get a
+    new message: the broker may have lost theirs (a Redis restarted without persistence). A job whose message
+    only waits behind others gets a duplicate, which finds the job done and returns. Returns their ids."""
+    since = timezone.now() - timedelta(seconds=settings.INKLOOP_QUEUED_HANDOVER_SECONDS)
+    handed_over = []
+    for job_id in PredictionJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=since).values_list(
+            "pk", flat=True):
+        if outbox_handed_over_since(task_name=task_names.PREDICTION_JOB, args=[job_id], since=since):
+            continue
+        enqueue_on_commit(task_names.PREDICTION_JOB, job_id, queue=GPU_QUEUE)
+        handed_over.append(job_id)
+        logger.warning("prediction job %s is still queued; handing it over again", job_id)
+    return handed_over
 
 
 def prediction_job_execute(*, job_id: int) -> str:

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # Queued work is handed over again this long after its last hand-over (production: 15 minutes).
 HANDOVER_SECONDS = 4
 # A worker starts in seconds on an idle machine, in minutes on a loaded one.
-WORKER_START_SECONDS = 240
+WORKER_START_SECONDS = 600
 WAIT_SECONDS = 180
 FINISHED_RUN = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 

@@ -28,6 +28,7 @@ class OutboxMessage(models.Model):
         indexes = [
             models.Index(fields=["created_at"], condition=models.Q(sent_at__isnull=True), name="outbox_unsent"),
             models.Index(fields=["task_name", "created_at"], name="outbox_task_created"),
+            models.Index(fields=["sent_at"], condition=models.Q(sent_at__isnull=False), name="outbox_sent"),
         ]
 
     def __str__(self) -> str:

@@ -12,9 +12,12 @@ Invariants:
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 from datetime import timedelta
+
+import kombu.exceptions
 
 from django.conf import settings
 from django.db import transaction
@@ -41,13 +44,14 @@ def outbox_message_send(*, message_id: int) -> bool:
                    .filter(pk=message_id, sent_at__isnull=True).first())
         if message is None:
             return False
-        return _send(message)
+        return _send(message) is SendOutcome.SENT
 
 
 def outbox_sweep(*, limit: int = 500) -> int:
     """Send the unsent messages older than INKLOOP_OUTBOX_SWEEP_AFTER_SECONDS (younger ones are
     probably being sent after their commit right now), oldest first; stop at the first the broker
-    refuses, since it is still down. Then forget sent messages past their keeping time.
+    cannot reach, since it is still down (a message it refuses for another reason is skipped, so it
+    holds up no other). Then forget sent messages past their keeping time.
     Returns how many were sent."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.INKLOOP_OUTBOX_SWEEP_AFTER_SECONDS)
@@ -56,9 +60,10 @@ def outbox_sweep(*, limit: int = 500) -> int:
         due = (OutboxMessage.objects.select_for_update(skip_locked=True)
                .filter(sent_at__isnull=True, created_at__lte=cutoff).order_by("id")[:limit])
         for message in due:
-            if not _send(message):
+            outcome = _send(message)
+            if outcome is SendOutcome.BROKER_DOWN:
                 break
-            sent += 1
+            sent += outcome is SendOutcome.SENT
     OutboxMessage.objects.filter(
         sent_at__lt=now - timedelta(seconds=settings.INKLOOP_OUTBOX_KEEP_SENT_SECONDS)).delete()
     if sent:
@@ -66,20 +71,27 @@ def outbox_sweep(*, limit: int = 500) -> int:
     return sent
 
 
-def _send(message: OutboxMessage) -> bool:
-    """Send a row the caller holds locked; record the outcome on it."""
+class SendOutcome(enum.Enum):
+    SENT = "sent"
+    BROKER_DOWN = "broker down"      # it could not be reached: the messages after this one would fail too
+    REFUSED = "refused"              # any other error: this message only
+
+
+def _send(message: OutboxMessage) -> SendOutcome:
+    """Send a row the caller holds locked; record the outcome on it. An unsent row stays for the sweeper."""
     from webapp.queueing import send_now  # queueing imports this module
 
     try:
         send_now(message.task_name, message.args, queue=message.queue, task_id=message.task_id or None)
-    except Exception as error:  # the broker is down or unreachable: the row stays for the sweeper
+    except Exception as error:  # never raised into the write that asked for the message
         message.attempts += 1
         message.last_error = f"{type(error).__name__}: {error}"[:2000]
         message.save(update_fields=["attempts", "last_error"])
         logger.warning("outbox: the broker did not take %s (attempt %s): %s; the sweeper will send it again",
                        message, message.attempts, message.last_error)
-        return False
+        unreachable = isinstance(error, (kombu.exceptions.OperationalError, OSError))
+        return SendOutcome.BROKER_DOWN if unreachable else SendOutcome.REFUSED
     message.sent_at = timezone.now()
     message.attempts += 1
     message.save(update_fields=["sent_at", "attempts"])
-    return True
+    return SendOutcome.SENT

@@ -207,7 +207,8 @@ def prediction_job_create(*, project: Project, user: AbstractBaseUser, images: S
 def prediction_jobs_watchdog() -> list[int]:
     """Queued jobs no worker picked up within INKLOOP_QUEUED_HANDOVER_SECONDS of their last hand-over get a
     new message: the broker may have lost theirs (a Redis restarted without persistence). A job whose message
-    only waits behind others gets a duplicate, which finds the job done and returns. Returns their ids."""
+    only waits behind others gets a duplicate, which is harmless: it finds the job done, or predicts the same
+    pages into the same results. Returns their ids."""
     since = timezone.now() - timedelta(seconds=settings.INKLOOP_QUEUED_HANDOVER_SECONDS)
     handed_over = []
     for job_id in PredictionJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=since).values_list(

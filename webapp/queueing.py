@@ -3,6 +3,10 @@
 The web layer never imports `workers`: it sends a task name and JSON arguments. The
 Celery configuration lives here so the sender and the workers (workers/celery_app.py)
 speak the same protocol.
+
+A task is enqueued through the outbox (webapp/outbox/): a row in the caller's transaction,
+sent after commit. A broker that is down never fails a committed write: the row waits and the
+sweeper sends it once the broker is back.
 Settings: https://docs.celeryq.dev/en/stable/userguide/configuration.html
 """
 
@@ -12,7 +16,6 @@ import functools
 import os
 
 from celery import Celery
-from django.db import transaction
 from kombu import Queue
 
 # The longest task (a training run) may take this long; the broker must not hand its
@@ -64,6 +67,21 @@ def sender() -> Celery:
     return app
 
 
+# A send to a broker that is down gives up after this (the outbox keeps the message): a request
+# answers at once instead of waiting on the broker. A broker that only dropped the connection
+# (restarted) is reached again by the retry.
+SEND_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
 def enqueue_on_commit(task_name: str, *args, queue: str = DEFAULT_QUEUE, task_id: str | None = None) -> None:
-    """Send the task once the current transaction commits, so the worker sees the rows it loads."""
-    transaction.on_commit(lambda: sender().send_task(task_name, args=list(args), queue=queue, task_id=task_id))
+    """Record the task in the current transaction (the outbox) and send it once that commits, so the
+    worker sees the rows it loads. Never raises for a broker that is down: the sweeper sends it later."""
+    from webapp.outbox.services import outbox_message_create  # the models need the app registry
+
+    outbox_message_create(task_name=task_name, args=list(args), queue=queue, task_id=task_id)
+
+
+def send_now(task_name: str, args: list, *, queue: str, task_id: str | None = None) -> None:
+    """Hand a message to the broker now; raises when the broker does not take it. Only the outbox calls this."""
+    sender().send_task(task_name, args=list(args), queue=queue, task_id=task_id, retry=True,
+                       retry_policy=SEND_RETRY_POLICY)

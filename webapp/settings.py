@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "webapp.training",
     "webapp.predictions",
     "webapp.review",
+    "webapp.outbox",
 ]
 
 MIDDLEWARE = [
@@ -257,6 +258,18 @@ INKLOOP_REVIEW_CHAR_THRESHOLD = float(os.environ.get("INKLOOP_REVIEW_CHAR_THRESH
 INKLOOP_HEARTBEAT_TIMEOUT = env_int("INKLOOP_HEARTBEAT_TIMEOUT", 300)
 INKLOOP_MAX_RUN_ATTEMPTS = env_int("INKLOOP_MAX_RUN_ATTEMPTS", 3)
 INKLOOP_WATCHDOG_INTERVAL = env_int("INKLOOP_WATCHDOG_INTERVAL", 60)
+# Queued work (a training run, a prediction job) that no worker has picked up this long after it was
+# last handed to the broker is handed over again: the broker may have lost the message (a Redis
+# restarted without persistence). A message still waiting in the queue only gets a harmless duplicate.
+INKLOOP_QUEUED_HANDOVER_SECONDS = env_int("INKLOOP_QUEUED_HANDOVER_SECONDS", 15 * 60)
+
+# The outbox (webapp/outbox/): Celery messages recorded in PostgreSQL with the write that asked for them.
+# The sweeper (beat, every INKLOOP_OUTBOX_SWEEP_SECONDS, and at each worker start) sends the rows the
+# broker did not take at commit once they are INKLOOP_OUTBOX_SWEEP_AFTER_SECONDS old; sent rows are kept
+# INKLOOP_OUTBOX_KEEP_SENT_SECONDS, as the record of when work was last handed over.
+INKLOOP_OUTBOX_SWEEP_SECONDS = env_int("INKLOOP_OUTBOX_SWEEP_SECONDS", 10)
+INKLOOP_OUTBOX_SWEEP_AFTER_SECONDS = env_int("INKLOOP_OUTBOX_SWEEP_AFTER_SECONDS", 5)
+INKLOOP_OUTBOX_KEEP_SENT_SECONDS = env_int("INKLOOP_OUTBOX_KEEP_SENT_SECONDS", 24 * 3600)
 # JSON: {"epochs": {"recognizer": 30}, "max_minutes": {...}, "recognizer": {TrainConfig fields, "model": {...}},
 #        "detector": {"model": {...}, "train": {...}}}
 INKLOOP_TRAINING = json.loads(os.environ.get("INKLOOP_TRAINING", "{}"))

@@ -20,6 +20,10 @@ TRAINING_POLICY = "inkloop.training.policy"
 # Predictions from the promoted models (gpu queue).
 PREDICTION_PREANNOTATE = "inkloop.prediction.preannotate"
 PREDICTION_JOB = "inkloop.prediction.job"
+PREDICTION_WATCHDOG = "inkloop.prediction.watchdog"
+
+# The outbox: messages the broker did not take at commit (beat, default queue).
+OUTBOX_SWEEP = "inkloop.outbox.sweep"
 
 # The Label Studio adapter (default queue).
 LABELING_PROVISION = "inkloop.labeling.provision"

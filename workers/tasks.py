@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from webapp import task_names
+from webapp.outbox import services as outbox
 from webapp.predictions import services as predictions
 from webapp.projects.models import Project
 from webapp.training import services as training
@@ -38,5 +39,15 @@ def preannotate(project_id: int) -> int:
 @shared_task(name=task_names.PREDICTION_JOB)
 def prediction_job(job_id: int) -> str:
     return predictions.prediction_job_execute(job_id=job_id)
+
+
+@shared_task(name=task_names.PREDICTION_WATCHDOG)
+def prediction_watchdog() -> list[int]:
+    return predictions.prediction_jobs_watchdog()
+
+
+@shared_task(name=task_names.OUTBOX_SWEEP)
+def outbox_sweep() -> int:
+    return outbox.outbox_sweep()
 
 import workers.labeling_tasks  # noqa: E402,F401  (autodiscovery loads only this module)

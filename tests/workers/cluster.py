@@ -34,6 +34,9 @@ TEST_TRAINING = {
 }
 HEARTBEAT_TIMEOUT = 6
 WATCHDOG_INTERVAL = 2
+# The session's cluster while it runs: a test with workers of its own (test_broker_outage.py) stops its
+# beat, whose sweeper would otherwise send that test's outbox to this cluster's Redis.
+RUNNING_CLUSTERS: list["WorkerCluster"] = []
 
 
 def test_database_url() -> str:
@@ -163,7 +166,9 @@ def celery_cluster(django_db_setup, django_db_blocker, worker_media_root, tmp_pa
     except BaseException:
         cluster.stop()  # a worker that never got ready must not outlive the session
         raise
+    RUNNING_CLUSTERS.append(cluster)
     yield cluster
+    RUNNING_CLUSTERS.remove(cluster)
     cluster.stop()
 
 

@@ -150,8 +150,13 @@ def page_writer(*, project: Project, user: AbstractBaseUser | None,
     raises) none, with the image files already written removed again. Pages can be stored one at
     a time as they are read, so a large import never holds more than one image in memory."""
     written_files: list[str] = []
+    committed: list[bool] = []
     try:
         with transaction.atomic():
+            # Registered first, so it runs before any other after-commit callback: once the pages are
+            # committed their files stay, whatever a later callback raises (a committed row never loses
+            # its image).
+            transaction.on_commit(lambda: committed.append(True))
             writer = PageWriter(project=project, user=user, lines_verified=lines_verified,
                                 written_files=written_files)
             yield writer
@@ -161,8 +166,9 @@ def page_writer(*, project: Project, user: AbstractBaseUser | None,
 
                 preannotation_request_if_ready(project=project)
     except BaseException:
-        for name in written_files:
-            default_storage.delete(name)
+        if not committed:
+            for name in written_files:
+                default_storage.delete(name)
         raise
 
 

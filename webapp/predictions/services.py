@@ -11,9 +11,11 @@ import hashlib
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from statistics import fmean
 from typing import Sequence
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -28,6 +30,7 @@ from webapp.corpus import services as corpus
 from webapp.corpus.models import Page, PageStatus
 from webapp.corpus.selectors import page_image
 from webapp.files import local_copy
+from webapp.outbox.selectors import outbox_handed_over_since
 from webapp.predictions.models import FalseDetection, JobStatus, Prediction, PredictionJob
 from webapp.projects.models import Project
 from webapp.queueing import GPU_QUEUE, enqueue_on_commit
@@ -178,8 +181,10 @@ def prediction_job_create(*, project: Project, user: AbstractBaseUser, images: S
     if not promoted_models_exist:
         raise NoModelYet("This project has no promoted recognizer yet: verify some lines and train one.")
     saved = []
+    committed: list[bool] = []
     try:
         with transaction.atomic():
+            transaction.on_commit(lambda: committed.append(True))  # first: a committed job keeps its images
             job = PredictionJob.objects.create(project=project, created_by=user)
             inputs = []
             for name, data in images:
@@ -192,10 +197,28 @@ def prediction_job_create(*, project: Project, user: AbstractBaseUser, images: S
             job.save(update_fields=["inputs"])
             enqueue_on_commit(task_names.PREDICTION_JOB, job.pk, queue=GPU_QUEUE)
     except BaseException:
-        for name in saved:
-            default_storage.delete(name)
+        if not committed:
+            for name in saved:
+                default_storage.delete(name)
         raise
     return job
+
+
+def prediction_jobs_watchdog() -> list[int]:
+    """Queued jobs no worker picked up within INKLOOP_QUEUED_HANDOVER_SECONDS of their last hand-over get a
+    new message: the broker may have lost theirs (a Redis restarted without persistence). A job whose message
+    only waits behind others gets a duplicate, which is harmless: it finds the job done, or predicts the same
+    pages into the same results. Returns their ids."""
+    since = timezone.now() - timedelta(seconds=settings.INKLOOP_QUEUED_HANDOVER_SECONDS)
+    handed_over = []
+    for job_id in PredictionJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=since).values_list(
+            "pk", flat=True):
+        if outbox_handed_over_since(task_name=task_names.PREDICTION_JOB, args=[job_id], since=since):
+            continue
+        enqueue_on_commit(task_names.PREDICTION_JOB, job_id, queue=GPU_QUEUE)
+        handed_over.append(job_id)
+        logger.warning("prediction job %s is still queued; handing it over again", job_id)
+    return handed_over
 
 
 def prediction_job_execute(*, job_id: int) -> str:

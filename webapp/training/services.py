@@ -37,6 +37,7 @@ from ml.trainer import TrainResult
 from webapp import task_names
 from webapp.files import cache_dir, download_file, upload_file
 from webapp.locks import LockNamespace, advisory_lock_held, advisory_lock_try
+from webapp.outbox.selectors import outbox_handed_over_since
 from webapp.projects.models import Project
 from webapp.queueing import GPU_QUEUE, enqueue_on_commit
 from webapp.training import configs, data
@@ -494,7 +495,29 @@ def training_watchdog() -> list[int]:
             _enqueue(run)
             resumed.append(run.pk)
             logger.warning("training run %s lost its worker; resuming (attempt %s)", run.pk, run.attempts)
-    return resumed
+    return resumed + _hand_over_queued_runs()
+
+
+def _hand_over_queued_runs() -> list[int]:
+    """Queued runs no worker picked up within INKLOOP_QUEUED_HANDOVER_SECONDS of their last hand-over get a
+    new message: the broker may have lost theirs (a Redis restarted without persistence), and a queued run
+    left alone would block its project's training for good. A run whose message only waits behind others
+    gets a duplicate, which training_run_execute makes a no-op (the lock, then the run's status)."""
+    since = timezone.now() - timedelta(seconds=settings.INKLOOP_QUEUED_HANDOVER_SECONDS)
+    handed_over = []
+    queued = TrainingRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=since)
+    for run_id in queued.values_list("pk", flat=True):
+        if outbox_handed_over_since(task_name=task_names.TRAINING_RUN, args=[run_id], since=since):
+            continue
+        with transaction.atomic():
+            run = TrainingRun.objects.select_for_update().filter(pk=run_id, status=RunStatus.QUEUED).first()
+            if run is None:
+                continue
+            _enqueue(run)
+        handed_over.append(run_id)
+        logger.warning("training run %s is still queued %s s after it was handed over; handing it over again",
+                       run_id, settings.INKLOOP_QUEUED_HANDOVER_SECONDS)
+    return handed_over
 
 
 def retrain_policy_check(*, project: Project) -> TrainingRun | None:

@@ -177,6 +177,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "webapp.api.errors.exception_handler",
+    # JSON bodies only, unless a view takes files and says so (uploads, imports, checkpoints, predictions).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     # `?format=` selects an export format (alto, page, text), not a renderer.
     "URL_FORMAT_OVERRIDE": None,
 }

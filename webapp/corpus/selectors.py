@@ -16,8 +16,16 @@ SEARCH_MIN_SIMILARITY = 0.4
 
 def page_list(*, project: Project, status: str | None = None, split: str | None = None, group: str | None = None,
               has_verified_lines: bool | None = None) -> QuerySet[Page]:
-    pages = Page.objects.filter(project=project).annotate(
-        line_count=Count("lines"), verified_line_count=Count("lines", filter=Q(lines__verified_at__isnull=False)))
+    pages = page_filter(Page.objects.filter(project=project), status=status, split=split, group=group,
+                        has_verified_lines=has_verified_lines)
+    return pages.annotate(
+        line_count=Count("lines"), verified_line_count=Count("lines", filter=Q(lines__verified_at__isnull=False))
+    ).order_by("id")
+
+
+def page_filter(pages: QuerySet[Page], *, status: str | None = None, split: str | None = None,
+                group: str | None = None, has_verified_lines: bool | None = None) -> QuerySet[Page]:
+    """`pages` narrowed by the page filters the API and the page grid share."""
     if status:
         pages = pages.filter(status=status)
     if split:
@@ -27,7 +35,7 @@ def page_list(*, project: Project, status: str | None = None, split: str | None 
     if has_verified_lines is not None:
         verified = Exists(Line.objects.filter(page=OuterRef("pk"), verified_at__isnull=False))
         pages = pages.filter(verified if has_verified_lines else ~verified)
-    return pages.order_by("id")
+    return pages
 
 
 def access_page(*, project: Project, page_id: int) -> Page:

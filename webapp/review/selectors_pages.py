@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 
 from webapp.corpus.models import Line, Page
+from webapp.corpus.selectors import page_filter
 from webapp.projects.models import Project
 
 # Sort keys of the grid: every order ends with the id, so pages with equal keys keep their places between
@@ -22,16 +23,8 @@ def page_grid(*, project: Project, status: str | None = None, split: str | None 
     """The project's pages, filtered and sorted in the database, without line counts: counting every page's
     lines to show 48 of them would make each grid page cost as much as the whole project
     (`with_line_counts` counts those of the pages shown)."""
-    pages = Page.objects.filter(project=project)
-    if status:
-        pages = pages.filter(status=status)
-    if split:
-        pages = pages.filter(split=split)
-    if group:
-        pages = pages.filter(group=group)
-    if has_verified_lines is not None:
-        verified = Exists(Line.objects.filter(page=OuterRef("pk"), verified_at__isnull=False))
-        pages = pages.filter(verified if has_verified_lines else ~verified)
+    pages = page_filter(Page.objects.filter(project=project), status=status, split=split, group=group,
+                        has_verified_lines=has_verified_lines)
     if sort == "edited":
         latest = Line.objects.filter(page=OuterRef("pk")).order_by("-updated_at").values("updated_at")[:1]
         pages = pages.annotate(last_edited=Subquery(latest))

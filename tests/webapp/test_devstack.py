@@ -133,7 +133,9 @@ def test_the_dev_stack_restarts_a_dead_redis_and_postgresql_and_stops_them_all_o
     assert "devstack: redis-server exited with code -9; starting it again in 1 s" in result.stdout
     assert "devstack: started redis-server again" in result.stdout
     assert "devstack: postgres exited with code 1; starting it again in 1 s" in result.stdout
-    pids = [int(pid) for pid in result.stdout.split("PIDS", 1)[1].split()]
+    # The dev stack prints its own shutdown lines after the child's, so read the child's line only.
+    [pids_line] = [line for line in result.stdout.splitlines() if line.startswith("PIDS ")]
+    pids = [int(pid) for pid in pids_line.split()[1:]]
     assert len(pids) == 2
     time.sleep(0.5)
     assert [pid for pid in pids if _alive(pid)] == [], "servers started again were left running after exit"

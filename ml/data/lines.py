@@ -30,8 +30,10 @@ class LineSample:
     id: str = ""
 
 
-def crop_line(page: Image.Image, bbox: Box, polygon: Sequence[Point] | None = None) -> Image.Image:
-    """Grayscale crop of `bbox` (x1/y1 exclusive); with a polygon, pixels outside it become background.
+def crop_line(page: Image.Image, bbox: Box, polygon: Sequence[Point] | None = None,
+              baseline: Sequence[Point] | None = None) -> Image.Image:
+    """Grayscale crop of `bbox` (x1/y1 exclusive); with a polygon, pixels outside it become background;
+    with a baseline, turned upright (see `upright`).
 
     Background is the crop's median grey rather than pure white, so a masked margin looks
     like the paper around it and does not draw an edge the model could mistake for ink.
@@ -39,12 +41,31 @@ def crop_line(page: Image.Image, bbox: Box, polygon: Sequence[Point] | None = No
     gray = page if page.mode == "L" else page.convert("L")
     x0, y0, x1, y1 = _clip_box(bbox, gray.size)
     crop = gray.crop((x0, y0, x1, y1))
-    if polygon is None or len(polygon) < 3:
+    if polygon is not None and len(polygon) >= 3:
+        mask = Image.new("L", crop.size, 0)
+        ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=255, outline=255)
+        background = Image.new("L", crop.size, int(np.median(np.asarray(crop))))
+        crop = Image.composite(crop, background, mask)
+    return upright(crop, baseline)
+
+
+def upright(crop: Image.Image, baseline: Sequence[Point] | None) -> Image.Image:
+    """A line written sideways (a note up the margin, a page turned to write across it) turned so that
+    it reads left to right, as every line the recognizer learns from does.
+
+    The baseline runs in the writing direction, from its first point to its last: one that runs
+    mostly down the page is turned a quarter counter-clockwise, one that runs up, clockwise. Only
+    sideways lines are turned, and only when their crop is taller than wide: a baseline that runs
+    right to left along a horizontal line is as often one drawn backwards as right-to-left script,
+    so horizontal lines are never turned.
+    """
+    if not baseline or len(baseline) < 2 or crop.height <= crop.width:
         return crop
-    mask = Image.new("L", crop.size, 0)
-    ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=255, outline=255)
-    background = Image.new("L", crop.size, int(np.median(np.asarray(crop))))
-    return Image.composite(crop, background, mask)
+    dx = baseline[-1][0] - baseline[0][0]
+    dy = baseline[-1][1] - baseline[0][1]
+    if abs(dy) <= abs(dx):
+        return crop
+    return crop.rotate(90 if dy > 0 else -90, expand=True)
 
 
 def _clip_box(bbox: Box, size: tuple[int, int]) -> Box:
@@ -63,7 +84,7 @@ def samples_from_page(page_image: Image.Image, page: PageAnnotation, *, group: s
         if not text:
             continue
         polygon = line.polygon if use_polygons else None
-        samples.append(LineSample(crop_line(page_image, line.bbox, polygon), text, group,
+        samples.append(LineSample(crop_line(page_image, line.bbox, polygon, line.baseline), text, group,
                                   line.id or f"{page.image_filename}#{number}"))
     return samples
 

@@ -17,6 +17,21 @@ def test_polygon_crop_masks_outside_with_background():
     assert crop[-1, -1] == 200                            # outside: the paper's grey
 
 
+def test_a_line_written_sideways_is_turned_to_read_left_to_right():
+    page = Image.new("L", (60, 200), 255)
+    page.paste(0, (10, 10, 30, 40))                       # ink at the top, on the crop's left half
+    box = (10, 10, 50, 190)
+    down = crop_line(page, box, baseline=[(30, 10), (30, 189)])
+    assert down.size == (180, 40)                         # turned a quarter counter-clockwise
+    assert np.asarray(down)[25:35, 5:25].max() == 0       # the top went left, the left half down
+    up = crop_line(page, box, baseline=[(30, 189), (30, 10)])
+    assert up.size == (180, 40)                           # turned clockwise: it starts at the bottom
+    assert np.asarray(up)[5:15, -25:-5].max() == 0        # the top went right, the left half up
+    backwards = crop_line(page, (0, 0, 60, 20), baseline=[(59, 15), (0, 15)])
+    assert backwards.size == (60, 20)                     # a horizontal line is never turned
+    assert crop_line(page, box).size == (40, 180)         # without a baseline, nothing to go by
+
+
 def test_box_crop_is_clipped_to_the_page():
     page = Image.new("L", (50, 50), 255)
     assert crop_line(page, (-5, 40, 60, 80)).size == (50, 10)

@@ -22,7 +22,7 @@ _pages_lock = threading.Lock()
 
 def geometry_key(line: Line) -> str:
     """Changes whenever the crop would: part of the crop URL, so browsers may cache a crop forever."""
-    source = f"{line.page.sha256}:{line.bbox}:{line.polygon}"
+    source = f"{line.page.sha256}:{line.bbox}:{line.polygon}:{line.baseline}"
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
@@ -41,7 +41,8 @@ def _page_image(page: Page) -> Image.Image:
 
 def line_crop_png(line: Line) -> bytes:
     polygon = [tuple(point) for point in line.polygon] if line.polygon else None
-    crop = crop_line(_page_image(line.page), line.bbox, polygon)
+    # Upright like the recognizer's input: a sideways line is read by the reviewer as by the model.
+    crop = crop_line(_page_image(line.page), line.bbox, polygon, line.baseline)
     out = io.BytesIO()
     crop.save(out, format="PNG", compress_level=1)  # speed over size: crops are small and cached
     return out.getvalue()

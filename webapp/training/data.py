@@ -45,7 +45,7 @@ def line_samples(lines: Iterable[Line]) -> list[LineSample]:
         image = page_image(pages[page_id])
         for line in page_lines:
             polygon = [tuple(point) for point in line.polygon] if line.polygon else None
-            samples.append(LineSample(image=crop_line(image, line.bbox, polygon), text=line.text,
+            samples.append(LineSample(image=crop_line(image, line.bbox, polygon, line.baseline), text=line.text,
                                       group=pages[page_id].group, id=str(line.pk)))
     return samples
 

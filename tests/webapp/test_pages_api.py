@@ -273,6 +273,9 @@ def test_list_refuses_unknown_filter_values(manager_client, project):
     response = manager_client.get(f"/api/projects/{project.pk}/pages/", {"split": "holdout"})
 
     assert response.status_code == 400
+    # An empty boolean is no boolean: answering every page would look like a filter that matched them all.
+    empty = manager_client.get(f"/api/projects/{project.pk}/pages/?has_verified_lines=")
+    assert empty.status_code == 400 and "has_verified_lines" in empty.json()["errors"]
     assert response.data["detail"].startswith("split:")
 
 

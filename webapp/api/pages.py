@@ -61,7 +61,8 @@ class PageListApi(APIView):
         status = serializers.ChoiceField(choices=PageStatus.choices, required=False)
         split = serializers.ChoiceField(choices=Split.choices, required=False)
         group = serializers.CharField(required=False)
-        has_verified_lines = serializers.BooleanField(required=False, allow_null=True, default=None)
+        # Not nullable: DRF reads an empty `?has_verified_lines=` as null, which would mean "no filter".
+        has_verified_lines = serializers.BooleanField(required=False)
 
     @extend_schema(operation_id="api_projects_pages_list", parameters=[FilterIn, *PAGE_PARAMETERS],
                    responses=paginated(PageOut))

@@ -44,9 +44,10 @@ from ml.active_learning.strategies import strategy_names  # noqa: E402
 from ml.data.augment import AugmentConfig  # noqa: E402
 from ml.recognition.model import RecognizerConfig  # noqa: E402
 from ml.recognition.train import TrainConfig  # noqa: E402
+from ml.data.shared import NEW_PROJECT  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "cremma-testaments"
+DEFAULT_DATA = NEW_PROJECT
 
 
 @dataclass

@@ -36,8 +36,9 @@ from ml.data.splits import split_of  # noqa: E402
 from ml.recognition.evaluate import evaluate_arrays  # noqa: E402
 from ml.recognition import load_recognizer  # noqa: E402
 from ml.recognition.train import TrainConfig, train_recognizer  # noqa: E402
+from ml.data.shared import NEW_PROJECT  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cremma-testaments"
+DEFAULT_DATA = NEW_PROJECT
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -55,9 +55,10 @@ from ml.data.layout import (LineAnnotation, PageAnnotation, pair_layouts_with_im
 from webapp.corpus.transfer import layout_import  # noqa: E402
 from webapp.projects.models import Project  # noqa: E402
 from webapp.projects.services import project_create  # noqa: E402
+from ml.data.shared import NEW_PROJECT  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "cremma-testaments"
+DEFAULT_DATA = NEW_PROJECT
 
 
 def main() -> None:

@@ -30,8 +30,9 @@ from django.test import override_settings  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from ml.data.layout import pair_layouts_with_images  # noqa: E402
+from ml.data.shared import NEW_PROJECT  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cremma-testaments"
+DEFAULT_DATA = NEW_PROJECT
 
 
 def main() -> None:

@@ -48,9 +48,10 @@ import requests  # noqa: E402
 from bench.annotator import Annotator, ground_truth  # noqa: E402
 from ml.data.layout import pair_layouts_with_images  # noqa: E402
 from webapp.devstack import free_port  # noqa: E402
+from ml.data.shared import NEW_PROJECT  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CREMMA = REPO.parent / "shared" / "data" / "cremma-testaments"
+CREMMA = NEW_PROJECT
 ADMIN = "admin"  # seed_demo's account; Label Studio's person login has the same email (admin@localhost)
 SERVICE_URLS = ("DATABASE_URL", "REDIS_URL", "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "INKLOOP_PUBLIC_URL",
                 "INKLOOP_BROWSER_URL", "LABEL_STUDIO_BROWSER_URL", "MEDIA_ROOT", "INKLOOP_TEST_DATABASE",

@@ -46,8 +46,9 @@ from ml.recognition.evaluate import evaluate_arrays  # noqa: E402
 from ml.recognition.model import RecognizerConfig, count_parameters  # noqa: E402
 from ml.recognition import load_recognizer  # noqa: E402
 from ml.recognition.train import TrainConfig, train_recognizer  # noqa: E402
+from ml.data.shared import NEW_PROJECT  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "cremma-testaments"
+DEFAULT_DATA = NEW_PROJECT
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -40,8 +40,9 @@ from webapp.projects.services import project_create  # noqa: E402
 from webapp.training.models import RunStatus, TrainingRun  # noqa: E402
 from webapp.training.registry import model_version_upload  # noqa: E402
 from webapp.training.services import training_request  # noqa: E402
+from ml.data.shared import NEW_PROJECT  # noqa: E402
 
-CREMMA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cremma-testaments"
+CREMMA = NEW_PROJECT
 
 
 def wait(predicate, *, what: str, timeout: float = 7200):

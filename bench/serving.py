@@ -42,8 +42,9 @@ from ml.predict import Predictor  # noqa: E402
 from webapp.devstack import free_port  # noqa: E402
 from webapp.projects.services import project_create  # noqa: E402
 from webapp.training.registry import model_version_upload  # noqa: E402
+from ml.data.shared import NEW_PROJECT  # noqa: E402
 
-CREMMA = REPO.parent / "shared" / "data" / "cremma-testaments"
+CREMMA = NEW_PROJECT
 
 
 def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:

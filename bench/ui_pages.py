@@ -45,9 +45,10 @@ from webapp.corpus.models import Line, LineSource, Page, PageStatus, Split, page
 from webapp.corpus.services import pages_upload  # noqa: E402
 from webapp.projects.services import project_create  # noqa: E402
 from webapp.review.views_pages import GRID_PAGE_SIZE  # noqa: E402
+from ml.data.shared import NEW_PROJECT  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CREMMA = REPO.parent / "shared" / "data" / "cremma-testaments"
+CREMMA = NEW_PROJECT
 LINES_PER_PAGE = 20
 
 

@@ -14,14 +14,13 @@ state lives in `--out` (outside git); the same command after a kill resumes wher
 last checkpoint left off, and the budget counts across resumes. `ship` copies the best
 checkpoints, inference weights only, into the package with their model card.
 
-The CREMMA wills (`cremma-testaments`) are the "new project" of every benchmark and
-never go into a base model: this module refuses a data folder that holds them.
+The benchmarks' new project never goes into a base model: every page offered is checked
+by `ml.data.shared.NewProjectGuard`, and a data folder that holds one is refused.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -29,16 +28,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml.data.shared import BASE_DATA, NewProjectGuard
+
 # Spinning OpenMP threads collapse throughput when other processes share the cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # oneDNN keeps compiled kernels per input shape; a small cache keeps memory flat.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "htr-base"
+DEFAULT_DATA = BASE_DATA
 DEFAULT_OUT = REPO / "runs" / "base"
-# The "new project" of every benchmark: measured zero-shot, never trained on.
-NEW_PROJECT = REPO.parent / "shared" / "data" / "cremma-testaments"
 SHIPPED = REPO / "ml" / "base_models"
 RECOGNIZER_SHARE = 11 / 15          # of --minutes: about 110 of 150 for the recognizer, 40 for the detector
 
@@ -71,25 +70,16 @@ def harmonise(text: str) -> str:
     return "".join(SUPERSCRIPTS.get(char, char) for char in text)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def base_pages(data: Path) -> list[BasePage]:
     """Every page of every corpus folder under `data`, sorted."""
     from ml.data.layout import group_of, pair_layouts_with_images
 
-    # The benchmarks' new project is refused by what it holds, not by its folder's name: its page
-    # names and its images' bytes, so a copy under another folder or file name cannot slip in.
-    held_back = {path.stem for path in NEW_PROJECT.glob("*.xml")} if NEW_PROJECT.is_dir() else set()
-    held_images = {_sha256(path) for path in NEW_PROJECT.glob("*.jpg")} if NEW_PROJECT.is_dir() else set()
+    guard = NewProjectGuard()
     pages = []
     folders = [data, *sorted(path for path in data.iterdir() if path.is_dir())]
     for folder in folders:
         for xml_path, image_path in pair_layouts_with_images(folder):
-            if xml_path.stem in held_back or _sha256(image_path) in held_images:
-                raise ValueError(f"{xml_path} is a page of the benchmarks' new project ({NEW_PROJECT.name}), "
-                                 "which must never go into a base model")
+            guard.check(xml_path, image_path)
             if folder == data:
                 continue  # pages lie in one folder per corpus; loose ones are only checked
             document = f"{folder.name}/{group_of(image_path.name)}"

@@ -21,10 +21,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ml.base import DEFAULT_DATA, REPO, BasePage, base_pages, line_samples, validation_documents
+from ml.base import DEFAULT_DATA, BasePage, base_pages, line_samples, validation_documents
 from ml.base_models import CARD_FILE, KINDS
+from ml.data.shared import NEW_PROJECT
 
-CREMMA = REPO.parent / "shared" / "data" / "cremma-testaments"
+CREMMA = NEW_PROJECT
 
 # Each source's credit line, as its CC BY 4.0 licence asks (see htr-base's README), from the
 # repositories' htr-united.yml and CITATION.cff (none has a LICENSE file).

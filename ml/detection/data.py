@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from PIL import Image
 
 from ml.data.layout import group_of, pair_layouts_with_images, read_layout
+from ml.data.shared import NEW_PROJECT
 from ml.data.splits import split_of
 
 PageSample = tuple[Image.Image, Sequence[Any]]
@@ -49,5 +50,5 @@ def split_pages(pages: Sequence[FolderPage]) -> dict[str, list[FolderPage]]:
 
 
 def default_data_dir() -> Path:
-    """Where the CREMMA pages lie beside a clone: `<repo>/../shared/data/cremma-testaments`."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cremma-testaments"
+    """Where the CREMMA pages lie beside a clone (the benchmarks' new project)."""
+    return NEW_PROJECT

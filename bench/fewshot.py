@@ -1,7 +1,7 @@
 """Few-shot benchmark: how many lines of a new hand must be typed before the suggestions are good.
 
     .venv/bin/python bench/fewshot.py [--sizes 0,25,50,100,200,400,800] [--seeds 3] [--steps 300]
-                                      [--init base|CKPT] [--plot fewshot.png]
+                                      [--init base|CKPT] [--plot artifacts/fewshot.png]
 
 Splits the CREMMA wills by writer with the fixed split of `ml.data.splits.split_of`
 (train / val / test wills, by a hash of the will's name), fine-tunes the base recognizer
@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--test-lines", type=int, default=None, help="read only the first test lines (quick runs)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--plot", type=Path, default=Path("fewshot.png"))
+    # artifacts/ is git-ignored: a run from a clone leaves nothing to commit by mistake.
+    parser.add_argument("--plot", type=Path, default=Path("artifacts/fewshot.png"))
     return parser.parse_args(argv)
 
 
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                       "minutes_mean": statistics.fmean(r["minutes"] for r in chosen)}
         print(f"{n:5d} {100 * summary[n]['cer_mean']:8.1f}% {100 * min(cers):5.1f}% {100 * max(cers):5.1f}% "
               f"{summary[n]['minutes_mean']:8.1f}")
+    args.plot.parent.mkdir(parents=True, exist_ok=True)
     plot(rows, args.plot, machine)
     print(f"curve saved to {args.plot}")
     print(json.dumps({"machine": machine, "steps": args.steps, "lr": args.lr, "test_lines": len(test),

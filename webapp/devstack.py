@@ -227,9 +227,12 @@ def embedded_redis(directory: Path, *, supervise: bool = False) -> Iterator[str]
 
     def launch() -> subprocess.Popen:
         # redis-server removes a socket file left by a killed predecessor before it listens.
+        # An append-only file, as compose's Redis has: the outbox marks a message sent once Redis took it,
+        # so a Redis started again must still hold the queued tasks. Each write reaches the file before
+        # its reply, so a killed redis-server loses none (only a machine crash loses the last second).
         return subprocess.Popen(
             [redis_server, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--dir",
-             str(directory), "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile",
+             str(directory), "--save", "", "--appendonly", "yes", "--daemonize", "no", "--logfile",
              str(directory / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     supervisor = Supervisor() if supervise else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from webapp.devstack import REPO_ROOT, announce_when_serving, free_port, ready_banner
+from webapp.devstack import REPO_ROOT, announce_when_serving, embedded_redis, free_port, ready_banner
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -139,3 +140,31 @@ def test_the_dev_stack_restarts_a_dead_redis_and_postgresql_and_stops_them_all_o
     assert len(pids) == 2
     time.sleep(0.5)
     assert [pid for pid in pids if _alive(pid)] == [], "servers started again were left running after exit"
+
+
+def test_a_task_the_embedded_redis_took_survives_that_redis_being_killed_and_started_again(tmp_path):
+    """The outbox marks a message sent once Redis took it; a Redis that forgot its queue on a restart
+    would lose that work for good (compose's Redis keeps an append-only file; so must the dev stack's)."""
+    import redis
+    from celery import Celery
+
+    from webapp.queueing import DEFAULT_QUEUE, broker_url, celery_config
+
+    with embedded_redis(tmp_path / "redis", supervise=True) as url:
+        app = Celery("sender", set_as_current=False)
+        app.conf.update({**celery_config(), "broker_url": broker_url(url)})
+        app.send_task("inkloop.not_consumed", args=[1], queue=DEFAULT_QUEUE)
+        client = redis.Redis(unix_socket_path=url.removeprefix("unix://").split("?")[0], socket_timeout=2)
+        assert client.llen(DEFAULT_QUEUE) == 1
+        first = client.info("server")["process_id"]
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.info("server")["process_id"] != first:
+                    break
+            except redis.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "the supervisor did not start redis-server again"
+            time.sleep(0.2)
+        assert client.llen(DEFAULT_QUEUE) == 1

@@ -38,6 +38,9 @@ IMAGE_SHOWN = f"""() => {{
   const image = document.querySelector({EDITOR_IMAGE!r});
   return image !== null && image.complete && image.naturalWidth > 0; }}"""
 REGIONS = ".lsf-outliner-item"  # the editor's list of the annotation's regions
+# The task list shows each task's image as a thumbnail, downloaded the same cross-origin way as the editor's.
+THUMBNAIL_SHOWN = """() => [...document.querySelectorAll("img")].some(
+  image => image.src.includes("/labeling/pages/") && image.complete && image.naturalWidth > 0)"""
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,20 @@ def test_a_pre_annotated_task_shows_the_models_lines_over_the_image(labeling, an
     for index, text in enumerate(suggested):  # the model's text goes with each box
         tab.locator(f"{REGIONS}__title").nth(index).click()
         expect(tab.get_by_text(text, exact=True).first).to_be_visible()
+    assert label_studio_tab.outside == []
+
+
+def test_the_task_list_shows_each_pages_thumbnail(labeling, annotator, label_studio_tab, screenshot):
+    project, _, [page] = project_with_annotator(annotator_email=annotator.email)
+    task = LabelStudioTask.objects.get(page=page)
+    tab = label_studio_tab.tab
+    log_in(tab, url=labeling.url, email=annotator.email, password=annotator.password)
+    tab.goto(f"{labeling.url}/projects/{task.ls_project_id}/data")
+    tab.wait_for_function(THUMBNAIL_SHOWN)
+    thumbnail = tab.locator('img[src*="/labeling/pages/"]').first
+    thumbnail.scroll_into_view_if_needed()  # the image column comes after Label Studio's own columns
+    expect(thumbnail).to_be_visible()
+    screenshot(tab, "label-studio-task-list", full_page=False)
     assert label_studio_tab.outside == []
 
 

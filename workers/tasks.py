@@ -25,9 +25,7 @@ def training_watchdog() -> list[int]:
 def retrain_policy() -> list[int]:
     started = []
     for project in Project.objects.filter(retrain_auto=True):
-        run = training.retrain_policy_check(project=project)
-        if run is not None:
-            started.append(run.pk)
+        started += [run.pk for run in training.retrain_policy_check(project=project)]
     return started
 
 

@@ -38,17 +38,23 @@ def sample_crops(
     output_stride: int,
     rng: np.random.Generator,
     config: PageAugmentConfig,
+    weights: Sequence[np.ndarray | None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pages `(H, W)` gray and body masks -> `(N, 1, crop, crop)` gray crops and `(N, 1, crop/s, crop/s)` soft
-    targets."""
+    """Pages `(H, W)` gray and body masks -> `(N, 1, crop, crop)` gray crops and `(N, 2, crop/s, crop/s)`
+    targets: channel 0 the soft line-body target, channel 1 where the loss counts (`weights`: a page's
+    `(H, W)` known-region mask, or None for a page annotated everywhere, which counts in full, outside
+    the page too: blank paper is background)."""
     images, targets = [], []
-    for gray, body in zip(grays, bodies):
+    for index, (gray, body) in enumerate(zip(grays, bodies)):
         grid = crop_grid(gray.shape, crop, rng, config)
         # Sample ink (1 - gray) so that outside the page reads as blank paper.
         ink = F.grid_sample(torch.from_numpy(1.0 - gray)[None, None], grid, align_corners=False)
         mask = F.grid_sample(torch.from_numpy(body)[None, None], grid, align_corners=False)
+        weight = weights[index] if weights is not None else None
+        known = (torch.ones_like(mask) if weight is None
+                 else F.grid_sample(torch.from_numpy(weight)[None, None], grid, align_corners=False))
         images.append(jitter_photometry(1.0 - ink, rng, config))
-        targets.append(F.avg_pool2d(mask, output_stride))
+        targets.append(torch.cat([F.avg_pool2d(mask, output_stride), F.avg_pool2d(known, output_stride)], dim=1))
     return torch.cat(images), torch.cat(targets)
 
 

@@ -2,7 +2,9 @@
 
 A page sample is `(PIL image, lines)`: lines are anything `as_line_geometry`
 accepts, so the web worker can build samples from its database rows and the
-command line from a folder.
+command line from a folder. Every line of such a page is annotated, so whatever is
+not a line is background. A page people have only partly checked is a `PartialPage`:
+it teaches only where it is known.
 """
 
 from __future__ import annotations
@@ -19,6 +21,26 @@ from ml.data.shared import NEW_PROJECT
 from ml.data.splits import split_of
 
 PageSample = tuple[Image.Image, Sequence[Any]]
+
+
+@dataclass
+class PartialPage:
+    """A page only partly checked by people: its loss counts only where the truth is known.
+
+    `lines` are the lines people verified (drawn, moved or read: they are lines). `not_lines`
+    are boxes people marked as holding no text line (a stamp, a border, a signature): known
+    background. `unchecked` are boxes of lines nobody has checked yet: whatever is there,
+    the page does not say, so training never calls it background. Around each verified line
+    the page is known too (a margin of the line's height: where its neighbours are not).
+    """
+
+    image: Image.Image
+    lines: Sequence[Any]
+    not_lines: Sequence[Any] = ()
+    unchecked: Sequence[Any] = ()
+
+
+TrainingPage = PageSample | PartialPage
 
 
 @dataclass

@@ -52,3 +52,34 @@ def shrink_columns(region: np.ndarray, shrink: float) -> np.ndarray:
     high = np.maximum(bottom - margin, centre)
     band = (rows >= np.floor(low)) & (rows <= np.ceil(high)) & filled
     return band.astype(np.float32)
+
+
+def known_region_mask(lines: Sequence[LineGeometry], not_lines: Sequence[LineGeometry],
+                      unchecked: Sequence[LineGeometry], shape: tuple[int, int], scale: float,
+                      margin: float = 0.5) -> np.ndarray:
+    """`(H, W)` float32 weight of a partly checked page: 1 where its truth is known, 0 elsewhere.
+
+    Known: each verified line's box grown by `margin` × its height on every side (a person who
+    checked a line saw what lies right around it), and each box marked as not a line. Boxes of
+    unchecked lines are unknown even inside those margins, except where a verified line itself is.
+    """
+    weight = np.zeros(shape, dtype=np.float32)
+
+    def paint(bbox: tuple[int, int, int, int], value: float, grow: float = 0.0) -> None:
+        pad = grow * (bbox[3] - bbox[1])
+        x0 = max(int(np.floor((bbox[0] - pad) / scale)), 0)
+        y0 = max(int(np.floor((bbox[1] - pad) / scale)), 0)
+        x1 = min(int(np.ceil((bbox[2] + pad) / scale)), shape[1])
+        y1 = min(int(np.ceil((bbox[3] + pad) / scale)), shape[0])
+        if x1 > x0 and y1 > y0:
+            weight[y0:y1, x0:x1] = value
+
+    for line in lines:
+        paint(line.bbox, 1.0, margin)
+    for box in not_lines:
+        paint(box.bbox, 1.0)
+    for box in unchecked:
+        paint(box.bbox, 0.0)
+    for line in lines:
+        paint(line.bbox, 1.0)
+    return weight

@@ -4,8 +4,8 @@
 
 The loop is `ml.trainer.Trainer` (resume from `last.pt`, budget, cancel, AMP, early stopping);
 this module supplies the detector's part: random crops of the prepared pages, the line-body
-loss (cross-entropy plus dice), validation by F1 at IoU 0.5 on whole pages, and a learning
-rate halved when val F1 stalls.
+loss (cross-entropy plus dice, counted only where a partly checked page is known), validation
+by F1 at IoU 0.5 on whole pages, and a learning rate halved when val F1 stalls.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from torch.nn import functional as F
 
 from ml.checkpoints import load_checkpoint
 from ml.detection.augment import PageAugmentConfig, sample_crops
-from ml.detection.data import PageSample
+from ml.detection.data import PageSample, PartialPage, TrainingPage
 from ml.detection.evaluate import ValPage, evaluate
 from ml.detection.geometry import as_line_geometry, to_gray_array
 from ml.detection.model import DetectorConfig, LineBodyNet, parameter_count
 from ml.detection.postprocess import PostprocessConfig
 from ml.detection.predict import CHECKPOINT_KIND, Detector
-from ml.detection.targets import line_body_mask
+from ml.detection.targets import known_region_mask, line_body_mask
 from ml.progress import ProgressCallback
 from ml.trainer import LoopConfig, Trainer, TrainResult, Validation, resumable_checkpoint
 
@@ -66,7 +66,7 @@ class DetectorTrainingConfig:
 
 
 def train_detector(
-    train_pages: Sequence[PageSample],
+    train_pages: Sequence[TrainingPage],
     val_pages: Sequence[PageSample],
     *,
     out_dir: str | os.PathLike,
@@ -80,7 +80,8 @@ def train_detector(
     resume: bool = True,
     show_progress: bool = True,
 ) -> TrainResult:
-    """Train on `(PIL image, lines)` samples; lines are boxes, polygons, dicts or `LineAnnotation`s.
+    """Train on `(PIL image, lines)` samples (lines are boxes, polygons, dicts or `LineAnnotation`s) and
+    `PartialPage`s, which teach only where people checked them; validate on whole pages.
 
     `init` starts from another detector checkpoint (fine-tuning; its model config wins over
     `config.model`). With `resume`, an existing `out_dir/last.pt` is continued instead, optimizer
@@ -112,19 +113,35 @@ def train_detector(
 class PreparedPage:
     gray: np.ndarray                # (H, W) float32 in [0, 1] at the network's input scale
     body: np.ndarray                # (H, W) float32 line-body target at the same scale
+    known: np.ndarray | None = None  # (H, W) float32 where the loss counts; None: everywhere
 
 
-def prepare_page(sample: PageSample, model: DetectorConfig) -> PreparedPage:
+def prepare_page(sample: TrainingPage, model: DetectorConfig) -> PreparedPage:
+    if isinstance(sample, PartialPage):
+        gray, scale = to_gray_array(sample.image, model.input_long_side)
+        lines = [as_line_geometry(line) for line in sample.lines]
+        known = known_region_mask(lines, [as_line_geometry(box) for box in sample.not_lines],
+                                  [as_line_geometry(box) for box in sample.unchecked], gray.shape, scale)
+        return PreparedPage(gray, line_body_mask(lines, gray.shape, scale, model.body_shrink), known)
     image, lines = sample
     gray, scale = to_gray_array(image, model.input_long_side)
     geometry = [as_line_geometry(line) for line in lines]
     return PreparedPage(gray, line_body_mask(geometry, gray.shape, scale, model.body_shrink))
 
 
-def body_loss(logits: torch.Tensor, targets: torch.Tensor, dice_weight: float) -> torch.Tensor:
-    """Binary cross-entropy plus soft dice over the batch, on `(N, 1, h, w)` logits and soft targets."""
-    bce = F.binary_cross_entropy_with_logits(logits, targets)
-    probability = torch.sigmoid(logits)
+def body_loss(logits: torch.Tensor, targets: torch.Tensor, dice_weight: float,
+              known: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy plus soft dice over the batch, on `(N, 1, h, w)` logits and soft targets.
+
+    `known` `(N, 1, h, w)` weighs each pixel (0 where a partly checked page says nothing); all ones
+    gives exactly the unweighted loss.
+    """
+    if known is None:
+        known = torch.ones_like(targets)
+    bce = (F.binary_cross_entropy_with_logits(logits, targets, reduction="none") * known).sum() \
+        / known.sum().clamp(min=1.0)
+    probability = torch.sigmoid(logits) * known
+    targets = targets * known
     overlap = (probability * targets).sum()
     dice = 1 - (2 * overlap + 1) / (probability.sum() + targets.sum() + 1)
     return bce + dice_weight * dice
@@ -137,7 +154,7 @@ class DetectorTask:
     metric_name = "f1"
     higher_is_better = True
 
-    def __init__(self, train_pages: Sequence[PageSample], val_pages: Sequence[PageSample], *,
+    def __init__(self, train_pages: Sequence[TrainingPage], val_pages: Sequence[PageSample], *,
                  config: DetectorTrainingConfig, device: str, seed: int) -> None:
         self.config, self.seed = config, seed
         self.device = torch.device(device)
@@ -151,7 +168,9 @@ class DetectorTask:
         self.prepared = [prepare_page(sample, config.model) for sample in train_pages]
         self.validation = [ValPage(image, [as_line_geometry(line).bbox for line in lines])
                            for image, lines in val_pages]
-        self.meta = {"seed": seed, "train_pages": len(train_pages), "val_pages": len(val_pages),
+        partial = sum(isinstance(page, PartialPage) for page in train_pages)
+        self.meta = {"seed": seed, "train_pages": len(train_pages), "partial_train_pages": partial,
+                     "val_pages": len(val_pages),
                      "parameters": parameter_count(self.model), "device": str(self.device)}
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
@@ -166,11 +185,13 @@ class DetectorTask:
         train = self.config.train
         chosen = [self.prepared[i] for i in indices]
         images, targets = sample_crops([page.gray for page in chosen], [page.body for page in chosen],
-                                       train.crop_size, self.config.model.output_stride, rng, train.augment)
+                                       train.crop_size, self.config.model.output_stride, rng, train.augment,
+                                       weights=[page.known for page in chosen])
         return self.model(images.to(self.device)), targets.to(self.device)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return body_loss(logits.float(), targets, self.config.train.dice_weight)
+        """`targets` `(N, 2, h, w)`: the line-body target and where it is known (see `sample_crops`)."""
+        return body_loss(logits.float(), targets[:, :1], self.config.train.dice_weight, known=targets[:, 1:])
 
     def after_step(self, time_fraction: float) -> None:
         pass

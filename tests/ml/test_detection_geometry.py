@@ -131,7 +131,8 @@ def test_augmented_crops_keep_targets_on_the_ink():
     config = PageAugmentConfig(scale_range=(0.9, 1.1), max_rotation_deg=3.0, contrast_range=(1.0, 1.0),
                                max_brightness=0.0, max_noise=0.0)
     images, targets = sample_crops([gray] * 4, [body] * 4, 96, 2, np.random.default_rng(0), config)
-    assert images.shape == (4, 1, 96, 96) and targets.shape == (4, 1, 48, 48)
+    assert images.shape == (4, 1, 96, 96) and targets.shape == (4, 2, 48, 48)
+    assert torch.all(targets[:, 1] == 1.0)                       # a whole page counts everywhere
     ink = 1.0 - torch.nn.functional.avg_pool2d(images, 2)
-    on_body = targets > 0.9
+    on_body = targets[:, :1] > 0.9
     assert on_body.any() and ink[on_body].min() > 0.5          # every body pixel sits on a stroke

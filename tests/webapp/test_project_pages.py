@@ -40,7 +40,7 @@ def test_settings_refuse_what_patch_refuses_and_store_nothing(client, manager, m
     api = manager_client.patch(f"/api/projects/{project.pk}/", {"val_percent": 60, "test_percent": 50},
                                format="json").json()
     fields = {"name": project.name, "alphabet_policy": "grow", "strategy": "random", "val_percent": "60",
-              "test_percent": "50", "retrain_new_lines": "10", "promotion_margin": "0.01",
+              "test_percent": "50", "retrain_new_lines": "10", "retrain_new_pages": "5", "promotion_margin": "0.01",
               "group_pattern": project.group_pattern}
 
     response = client.post(f"/projects/{project.pk}/settings/", fields)

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from tests.workers.cluster import wait_for
 from tests.workers.factories import cremma_project, manager_of
+from webapp.corpus.models import Line, Page, PageStatus, Split
 from webapp.training import data
 from webapp.training.models import ModelStatus, ModelVersion, RunStatus, TrainingRun
 
@@ -241,9 +242,14 @@ def test_a_downloaded_model_uploads_again_and_rollback_restores_it(workers):
 
 def test_a_detector_run_is_judged_by_f1_on_the_validation_pages(workers):
     project = cremma_project(name="detector", pages=5)
+    # One training page only partly checked: it trains where it is known and never validates.
+    page = Page.objects.filter(project=project, split=Split.TRAIN).order_by("id").first()
+    Line.objects.filter(page=page, order__gte=3).update(verified_at=None, verified_by=None)
+    Page.objects.filter(pk=page.pk).update(status=PageStatus.IN_PROGRESS)
     run = finished(start_run(project, kind="detector", epochs=2)["id"])
     assert run.status == RunStatus.SUCCEEDED, run.error
     version = run.model_version
+    assert (version.trained_on_pages, version.metrics["training"]["train_partial_pages"]) == (3, 1)
     assert version.kind == "detector" and version.metrics["compared_with"] == "empty prediction"
     f1 = version.metrics["validation"]["f1"]
     assert version.metrics["baseline"]["f1"] == 0.0 and version.metrics["validation"]["pages"] == 2

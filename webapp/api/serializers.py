@@ -19,8 +19,8 @@ class ProjectOut(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent",
-                  "test_percent", "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin",
-                  "use_base_models", "created_at", "role"]
+                  "test_percent", "retrain_auto", "retrain_new_lines", "retrain_new_pages", "strategy",
+                  "promotion_margin", "use_base_models", "created_at", "role"]
 
     def get_role(self, project) -> str | None:
         return getattr(project, "caller_role", None)
@@ -30,8 +30,8 @@ class ProjectIn(StrictJsonTypes, serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent",
-                  "test_percent", "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin",
-                  "use_base_models"]
+                  "test_percent", "retrain_auto", "retrain_new_lines", "retrain_new_pages", "strategy",
+                  "promotion_margin", "use_base_models"]
 
 
 class MembershipOut(serializers.ModelSerializer):

@@ -70,7 +70,8 @@ class ModelVersionOut(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = ["id", "kind", "number", "label", "status", "parent", "checkpoint_sha256", "alphabet", "metrics",
-                  "watermark_revision", "trained_on_lines", "source", "created_at", "promoted_at", "promotions"]
+                  "watermark_revision", "trained_on_lines", "trained_on_pages", "source", "created_at", "promoted_at",
+                  "promotions"]
 
 
 class ModelPromoteIn(StrictJsonTypes, serializers.Serializer):

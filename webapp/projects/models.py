@@ -43,6 +43,9 @@ class Project(models.Model):
     test_percent = models.PositiveSmallIntegerField(default=10, validators=[MaxValueValidator(100)])
     retrain_auto = models.BooleanField(default=False)
     retrain_new_lines = models.PositiveIntegerField(default=200)
+    # The detector's own threshold: pages people checked (all or some of their lines) since the
+    # promoted detector's data. Pages, not lines: a detector learns a page's layout.
+    retrain_new_pages = models.PositiveIntegerField(default=10)
     # A new model replaces the promoted one only if it is better on the same validation data by this
     # much: absolute CER for recognizers, absolute F1 for detectors.
     promotion_margin = models.FloatField(default=0.005)

@@ -14,7 +14,7 @@ from webapp.projects.models import Invitation, InviteeKind, Membership, Project,
 
 EDITABLE_FIELDS = {
     "name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent", "test_percent",
-    "retrain_auto", "retrain_new_lines", "strategy", "promotion_margin", "use_base_models",
+    "retrain_auto", "retrain_new_lines", "retrain_new_pages", "strategy", "promotion_margin", "use_base_models",
 }
 
 

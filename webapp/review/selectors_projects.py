@@ -18,6 +18,7 @@ from webapp.predictions.selectors import line_queue
 from webapp.projects.models import Project, Strategy
 from webapp.training import data
 from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, RunStatus, TrainingRun
+from webapp.training.selectors import new_training_lines
 
 # The revisions by which a person vouches for a line's text (see webapp.corpus.services._human_write).
 VERIFYING_ACTIONS = (RevisionAction.CREATE, RevisionAction.UPDATE, RevisionAction.VERIFY)
@@ -79,7 +80,7 @@ def project_next_step(project: Project) -> NextStep:
                                    f"transcription and not verified: verify them on their pages.")
 
     latest = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER).order_by("-number").first()
-    new_lines = train_lines - latest.trained_on_lines  # the rule of retrain_policy_check
+    new_lines = new_training_lines(project)  # what the retrain policy counts
     if new_lines > 0:
         if project.retrain_auto and new_lines < project.retrain_new_lines:
             return NextStep("retrain", f"All lines are verified; {new_lines} are newer than {latest.label}. "

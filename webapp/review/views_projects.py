@@ -24,7 +24,7 @@ from webapp.review import selectors_projects
 
 NEW_PROJECT_FIELDS = ["name", "description", "alphabet_policy", "alphabet"]
 SETTINGS_FIELDS = ["name", "description", "alphabet_policy", "alphabet", "group_pattern", "val_percent",
-                   "test_percent", "retrain_new_lines", "strategy", "promotion_margin"]
+                   "test_percent", "retrain_new_lines", "retrain_new_pages", "strategy", "promotion_margin"]
 
 
 def _form_data(post, fields: list[str], checkboxes: list[str]) -> dict:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from ml.data.lines import LineSample, crop_line
-from ml.detection.data import PageSample
+from ml.detection.data import PageSample, PartialPage, TrainingPage
 from webapp.corpus.models import Line, LineRevision, Page, PageStatus, Split
 from webapp.corpus.selectors import page_image
 from webapp.projects.models import Project
@@ -51,17 +51,46 @@ def line_samples(lines: Iterable[Line]) -> list[LineSample]:
 
 
 def fully_verified_pages(*, project: Project, split: str) -> QuerySet[Page]:
-    """Pages whose lines are all human-verified: a half-verified page would teach 'no line here'."""
+    """Pages whose lines are all human-verified: the only pages a detector is judged on, since a
+    half-verified page would count a true line nobody checked yet as a false detection."""
     return Page.objects.filter(project=project, split=split, status=PageStatus.DONE).order_by("id")
 
 
+def partly_checked_pages(*, project: Project, split: str) -> QuerySet[Page]:
+    """Pages not fully verified where people checked something: a verified line (drawn, moved or
+    read) or a box marked as not a text line."""
+    return (Page.objects.filter(project=project, split=split).exclude(status=PageStatus.DONE)
+            .filter(Q(lines__verified_at__isnull=False) | Q(false_detections__isnull=False))
+            .distinct().order_by("id"))
+
+
+def detector_training_page_count(*, project: Project) -> int:
+    """How many training pages a detector trained now would learn from (the retrain policy's count)."""
+    return (fully_verified_pages(project=project, split=TRAIN_SPLIT).count()
+            + partly_checked_pages(project=project, split=TRAIN_SPLIT).count())
+
+
+def _geometry(line) -> dict:
+    return {"bbox": line.bbox, "polygon": [tuple(point) for point in line.polygon] if line.polygon else None}
+
+
 def page_samples(*, project: Project, split: str) -> list[PageSample]:
-    """(page image, lines as {"bbox", "polygon"}) pairs, as the detector trains and is judged on them."""
-    samples = []
-    for page in fully_verified_pages(project=project, split=split).prefetch_related("lines"):
-        lines = [{"bbox": line.bbox, "polygon": [tuple(point) for point in line.polygon] if line.polygon else None}
-                 for line in page.lines.all()]
-        samples.append((page_image(page), lines))
+    """(page image, lines as {"bbox", "polygon"}) pairs of fully verified pages, as the detector is judged."""
+    return [(page_image(page), [_geometry(line) for line in page.lines.all()])
+            for page in fully_verified_pages(project=project, split=split).prefetch_related("lines")]
+
+
+def detector_training_pages(*, project: Project, split: str) -> list[TrainingPage]:
+    """What a detector trains on: fully verified pages whole, and partly checked pages as `PartialPage`s,
+    which teach their verified lines, the boxes marked as not a line, and nothing where nobody looked."""
+    samples: list[TrainingPage] = list(page_samples(project=project, split=split))
+    for page in partly_checked_pages(project=project, split=split).prefetch_related("lines", "false_detections"):
+        lines = list(page.lines.all())
+        samples.append(PartialPage(
+            image=page_image(page),
+            lines=[_geometry(line) for line in lines if line.verified_at is not None],
+            not_lines=[detection.bbox for detection in page.false_detections.all()],
+            unchecked=[line.bbox for line in lines if line.verified_at is None]))
     return samples
 
 

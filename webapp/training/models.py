@@ -35,6 +35,7 @@ class ModelVersion(models.Model):
     # What it learned from: the newest LineRevision id it saw, and how many verified lines.
     watermark_revision = models.BigIntegerField(null=True, blank=True)
     trained_on_lines = models.PositiveIntegerField(default=0)
+    trained_on_pages = models.PositiveIntegerField(default=0)   # pages of the training split it learned from
     status = models.CharField(max_length=10, choices=ModelStatus.choices, default=ModelStatus.READY)
     source = models.CharField(max_length=10, default="trained", help_text="trained | uploaded | base")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

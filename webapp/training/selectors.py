@@ -7,7 +7,8 @@ from django.http import Http404
 
 from webapp.files import local_copy
 from webapp.projects.models import Project
-from webapp.training.models import ModelPromotion, ModelVersion, TrainingRun
+from webapp.training import data
+from webapp.training.models import ModelKind, ModelPromotion, ModelVersion, TrainingRun
 
 
 def training_run_list(*, project: Project) -> QuerySet[TrainingRun]:
@@ -38,3 +39,18 @@ def access_model_version(*, project: Project, version_id: int) -> ModelVersion:
 def model_version_checkpoint(*, version: ModelVersion) -> Path:
     """The version's checkpoint as a local file (cached by its sha256), for loading with torch."""
     return local_copy(version.checkpoint.name, version.checkpoint_sha256)
+
+
+# What the latest version of each kind has not learned from: the retrain policy's counts
+# (training.services.retrain_policy_check) and the dashboard's next step.
+
+def new_training_lines(project: Project) -> int:
+    """Verified training lines the recognizer's latest version has not learned from."""
+    last = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER).order_by("-number").first()
+    return data.verified_line_count(project=project, split=data.TRAIN_SPLIT) - (last.trained_on_lines if last else 0)
+
+
+def new_training_pages(project: Project) -> int:
+    """Checked training pages (fully or partly) the detector's latest version has not learned from."""
+    last = ModelVersion.objects.filter(project=project, kind=ModelKind.DETECTOR).order_by("-number").first()
+    return data.detector_training_page_count(project=project) - (last.trained_on_pages if last else 0)

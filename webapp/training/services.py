@@ -43,7 +43,7 @@ from webapp.queueing import GPU_QUEUE, enqueue_on_commit
 from webapp.training import configs, data
 from webapp.training.models import (ACTIVE_RUN_STATUSES, ModelKind, ModelPromotion, ModelStatus, ModelVersion,
                                     PromotionVia, RunStatus, TrainingRun)
-from webapp.training.selectors import model_version_checkpoint
+from webapp.training.selectors import model_version_checkpoint, new_training_lines, new_training_pages
 
 logger = logging.getLogger(__name__)
 
@@ -186,42 +186,58 @@ def _train(run: TrainingRun) -> ModelVersion:
     init = model_version_checkpoint(version=run.parent) if run.parent else None
     trainee = TRAINEES[run.kind]
     started = time.monotonic()
-    result, trained_on, characters = trainee.train(run, directory=directory, init=init,
-                                                   reporter=ProgressReporter(run, directory),
-                                                   options=dict(device=configs.training_device(), seed=run.pk,
-                                                                epochs=run.epochs or configs.epochs(run.kind),
-                                                                max_minutes=run.max_minutes
-                                                                or configs.max_minutes(run.kind)))
+    result, trained_on = trainee.train(run, directory=directory, init=init, reporter=ProgressReporter(run, directory),
+                                       options=dict(device=configs.training_device(), seed=run.pk,
+                                                    epochs=run.epochs or configs.epochs(run.kind),
+                                                    max_minutes=run.max_minutes or configs.max_minutes(run.kind)))
     if result.cancelled:
         raise TrainingCancelled()
     # The data watermark in people's terms: how many verified lines, and characters of them, it learned from.
     figures = {**trainee.figures(result), "train_seconds": round(time.monotonic() - started, 1),
-               "train_lines": trained_on, "train_characters": characters}
+               **trained_on.figures()}
     return _register_version(run, best_path=Path(result.best_path), alphabet="".join(result.alphabet),
                              watermark=watermark, trained_on=trained_on, figures=json_safe(figures))
 
 
+@dataclass(frozen=True)
+class TrainedOn:
+    """The training data of a run in people's terms."""
+
+    lines: int                      # verified lines (a detector: the lines on its pages)
+    characters: int | None = None   # their characters (a detector learns boxes, not text: None)
+    pages: int = 0                  # training pages (a recognizer: the pages its lines are on)
+    partial_pages: int = 0          # of those, pages only partly checked (a detector learns where they are known)
+
+    def figures(self) -> dict:
+        return {"train_lines": self.lines, "train_characters": self.characters, "train_pages": self.pages,
+                "train_partial_pages": self.partial_pages}
+
+
 def _train_recognizer(run: TrainingRun, *, directory: Path, init: Path | None, reporter: "ProgressReporter",
-                      options: dict[str, Any]) -> tuple[TrainResult, int, int]:
+                      options: dict[str, Any]) -> tuple[TrainResult, TrainedOn]:
     from ml.recognition.train import train_recognizer
 
-    train_samples = data.line_samples(data.verified_lines(project=run.project, split=data.TRAIN_SPLIT))
+    train_lines = list(data.verified_lines(project=run.project, split=data.TRAIN_SPLIT))
+    train_samples = data.line_samples(train_lines)
     val_samples = data.line_samples(data.verified_lines(project=run.project, split=data.VAL_SPLIT))
     result = train_recognizer(train_samples, val_samples, out_dir=directory, config=configs.recognizer_config(),
                               init=init, callback=reporter, show_progress=False, **options)
-    return result, len(train_samples), sum(len(sample.text) for sample in train_samples)
+    return result, TrainedOn(lines=len(train_samples), characters=sum(len(sample.text) for sample in train_samples),
+                             pages=len({line.page_id for line in train_lines}))
 
 
 def _train_detector(run: TrainingRun, *, directory: Path, init: Path | None, reporter: "ProgressReporter",
-                    options: dict[str, Any]) -> tuple[TrainResult, int, int | None]:
+                    options: dict[str, Any]) -> tuple[TrainResult, TrainedOn]:
+    from ml.detection.data import PartialPage
     from ml.detection.train import train_detector
 
-    train_pages = data.page_samples(project=run.project, split=data.TRAIN_SPLIT)
+    train_pages = data.detector_training_pages(project=run.project, split=data.TRAIN_SPLIT)
     val_pages = data.page_samples(project=run.project, split=data.VAL_SPLIT)
     result = train_detector(train_pages, val_pages, out_dir=directory, config=configs.detector_config(), init=init,
                             callback=reporter, show_progress=False, **options)
-    # A detector learns boxes, not text: it has no character count.
-    return result, sum(len(lines) for _, lines in train_pages), None
+    partial = [page for page in train_pages if isinstance(page, PartialPage)]
+    lines = sum(len(page.lines) if isinstance(page, PartialPage) else len(page[1]) for page in train_pages)
+    return result, TrainedOn(lines=lines, pages=len(train_pages), partial_pages=len(partial))
 
 
 def _recognizer_figures(result: TrainResult) -> dict:
@@ -279,7 +295,7 @@ def _restore_last_checkpoint(run: TrainingRun, directory: Path) -> None:
         download_file(name, directory / "last.pt")
 
 
-def _register_version(run: TrainingRun, *, best_path: Path, alphabet: str, watermark: int, trained_on: int,
+def _register_version(run: TrainingRun, *, best_path: Path, alphabet: str, watermark: int, trained_on: TrainedOn,
                       figures: dict) -> ModelVersion:
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
@@ -290,7 +306,8 @@ def _register_version(run: TrainingRun, *, best_path: Path, alphabet: str, water
         version = ModelVersion(project=run.project, kind=run.kind, number=number, parent=run.parent,
                                checkpoint_sha256=file_sha256(best_path), alphabet=alphabet,
                                metrics={"training": figures}, watermark_revision=watermark,
-                               trained_on_lines=trained_on, status=ModelStatus.READY, created_by=run.triggered_by)
+                               trained_on_lines=trained_on.lines, trained_on_pages=trained_on.pages,
+                               status=ModelStatus.READY, created_by=run.triggered_by)
         version.checkpoint.save(f"{run.kind}.pt", ContentFile(best_path.read_bytes()), save=False)
         version.save()
         run.model_version = version
@@ -520,20 +537,24 @@ def _hand_over_queued_runs() -> list[int]:
     return handed_over
 
 
-def retrain_policy_check(*, project: Project) -> TrainingRun | None:
-    """Automatic retraining: once enough new verified lines arrived since the last run's data."""
+def retrain_policy_check(*, project: Project) -> list[TrainingRun]:
+    """Automatic retraining of each kind once enough new training data arrived since its latest version's:
+    `retrain_new_lines` verified lines for the recognizer, `retrain_new_pages` checked pages for the
+    detector. Returns the runs it started."""
     if not project.retrain_auto:
-        return None
-    last = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER).order_by("-number").first()
-    since = last.trained_on_lines if last else 0
-    new_lines = data.verified_line_count(project=project, split=data.TRAIN_SPLIT) - since
-    if new_lines < project.retrain_new_lines:
-        return None
-    try:
-        run, created = training_request(project=project, kind=ModelKind.RECOGNIZER, user=None, trigger="policy")
-    except TrainingRefused:
-        return None
-    return run if created else None
+        return []
+    started = []
+    for kind, trainee in TRAINEES.items():
+        new, needed = trainee.new_training_data(project), trainee.retrain_threshold(project)
+        if new < max(needed, 1):
+            continue
+        try:
+            run, created = training_request(project=project, kind=kind, user=None, trigger="policy")
+        except TrainingRefused:
+            continue
+        if created:
+            started.append(run)
+    return started
 
 
 # What differs between model kinds ------------------------------------------------------------------
@@ -547,7 +568,9 @@ class Trainee:
     validation_count: Callable[[Project], int]
     validation_needed: Callable[[], int]
     training_data_problem: Callable[[Project], str | None]   # why training cannot start, or None
-    train: Callable[..., tuple[TrainResult, int, int | None]]  # (result, lines trained on, their characters)
+    train: Callable[..., tuple[TrainResult, TrainedOn]]
+    new_training_data: Callable[[Project], int]              # what the latest version has not learned from
+    retrain_threshold: Callable[[Project], int]              # how much of it starts an automatic run
     figures: Callable[[TrainResult], dict]
     validation_data: Callable[[Project], list]
     scores: Callable[..., dict]                              # (checkpoint, validation data, device=) -> metrics
@@ -562,6 +585,13 @@ def _no_training_lines(project: Project) -> str | None:
     return None
 
 
+def _no_training_pages(project: Project) -> str | None:
+    if not data.detector_training_page_count(project=project):
+        return ("The training split has no page with a verified line or a box marked as not a text line yet: "
+                "a detector learns from pages people checked.")
+    return None
+
+
 TRAINEES: dict[str, Trainee] = {
     ModelKind.RECOGNIZER: Trainee(
         validation_unit="human-verified lines",
@@ -569,6 +599,7 @@ TRAINEES: dict[str, Trainee] = {
         validation_needed=lambda: settings.INKLOOP_MIN_VAL_LINES,
         training_data_problem=_no_training_lines,
         train=_train_recognizer, figures=_recognizer_figures,
+        new_training_data=new_training_lines, retrain_threshold=lambda project: project.retrain_new_lines,
         validation_data=lambda project: data.line_samples(data.verified_lines(project=project, split=data.VAL_SPLIT)),
         scores=recognizer_evaluation.recognizer_scores, empty_scores=recognizer_evaluation.empty_prediction_scores,
         metric="cer", higher_is_better=False),
@@ -576,8 +607,9 @@ TRAINEES: dict[str, Trainee] = {
         validation_unit="fully verified pages",
         validation_count=lambda project: data.fully_verified_pages(project=project, split=data.VAL_SPLIT).count(),
         validation_needed=lambda: settings.INKLOOP_MIN_VAL_PAGES,
-        training_data_problem=lambda project: None,
+        training_data_problem=_no_training_pages,
         train=_train_detector, figures=_detector_figures,
+        new_training_data=new_training_pages, retrain_threshold=lambda project: project.retrain_new_pages,
         validation_data=lambda project: data.page_samples(project=project, split=data.VAL_SPLIT),
         scores=detector_evaluation.detector_scores, empty_scores=detector_evaluation.empty_detection_scores,
         metric="f1", higher_is_better=True),

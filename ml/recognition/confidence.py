@@ -1,9 +1,14 @@
-"""Per-character and per-line confidence from CTC outputs, and how well they rank errors.
+"""Per-character and per-line confidence from CTC outputs, how well they rank errors, and their calibration.
 
 Raw CTC probabilities are bimodal and overconfident, so no single line score is trusted
-by default: several are computed, the one that best separates lines read with and
-without error on validation data (AUROC) is stored in the checkpoint, and its calibration
-is measured (ECE).
+by default: several are computed, and the one that best separates lines read with and
+without error on validation data (AUROC) becomes the ranking measure. A calibrator fitted
+on the same validation lines maps it to the probability that the line is read exactly
+(isotonic regression or temperature scaling, whichever has the lower cross-validated ECE);
+another maps each character's probability to the probability that the character is right.
+Both are monotone, and kept strictly increasing, so ranking by the calibrated confidence
+is ranking by the measure: the review queue orders lines by the best measure and shows a
+probability a person can read. Everything is stored in the checkpoint's meta.
 
 Line measures (all in [0, 1], higher = more likely correct):
   mean_logprob        exp(mean log p(char)): geometric mean of the character confidences
@@ -17,9 +22,13 @@ Line measures (all in [0, 1], higher = more likely correct):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
+from rapidfuzz.distance import Levenshtein
+from scipy.optimize import isotonic_regression, minimize
+from scipy.special import expit
 
 from ml.recognition.decode import Decoded
 
@@ -118,29 +127,171 @@ def expected_calibration_error(confidences: list[float], correct: list[bool], bi
     return float(error)
 
 
+# Calibration --------------------------------------------------------------------------------------
+
+CALIBRATION_METHODS = ("isotonic", "temperature")
+CV_FOLDS = 5
+MAX_BREAKPOINTS = 64       # an isotonic map kept in the checkpoint: enough for a smooth curve, small in meta
+TIE_BREAK = 1e-6           # slope added to every map so that it is strictly increasing (keeps the ranking)
+
+
+@dataclass
+class Calibrator:
+    """A monotone map from a score in [0, 1] to a probability of being right.
+
+    isotonic:    piecewise linear through `xs` → `ys` (fitted by isotonic regression), flat beyond
+    temperature: sigmoid((logit(score) − bias) / temperature), fitted by minimising the NLL
+    Each is blended with the score by TIE_BREAK so that it is strictly increasing.
+    """
+
+    method: str
+    xs: list[float] = field(default_factory=list)
+    ys: list[float] = field(default_factory=list)
+    temperature: float = 1.0
+    bias: float = 0.0
+
+    def __call__(self, scores: np.ndarray | Sequence[float] | float) -> np.ndarray:
+        values = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+        if self.method == "isotonic" and self.xs:
+            mapped = np.interp(values, self.xs, self.ys)
+        elif self.method == "temperature":
+            mapped = _sigmoid((_logit(values) - self.bias) / self.temperature)
+        else:
+            mapped = values
+        return (1.0 - TIE_BREAK) * mapped + TIE_BREAK * values
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "xs": self.xs, "ys": self.ys, "temperature": self.temperature,
+                "bias": self.bias}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Calibrator":
+        return cls(method=str(data["method"]), xs=[float(x) for x in data.get("xs", [])],
+                   ys=[float(y) for y in data.get("ys", [])], temperature=float(data.get("temperature", 1.0)),
+                   bias=float(data.get("bias", 0.0)))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return expit(z)
+
+
+def fit_isotonic(scores: Sequence[float], correct: Sequence[bool]) -> Calibrator:
+    """Isotonic regression of `correct` on `scores`, kept as at most MAX_BREAKPOINTS points."""
+    x = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+    y = np.asarray(correct, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    x, y = x[order], y[order]
+    fitted = isotonic_regression(y, increasing=True).x
+    unique, first = np.unique(x, return_index=True)
+    values = np.maximum.reduceat(fitted, first)           # one value per distinct score
+    if len(unique) > MAX_BREAKPOINTS:
+        keep = np.unique(np.linspace(0, len(unique) - 1, MAX_BREAKPOINTS).round().astype(int))
+        unique, values = unique[keep], values[keep]
+    return Calibrator("isotonic", xs=unique.tolist(), ys=values.tolist())
+
+
+def fit_binary_temperature(scores: Sequence[float], correct: Sequence[bool]) -> Calibrator:
+    """Temperature scaling of the score's log-odds (with a bias), minimising the binary NLL."""
+    z = _logit(np.asarray(scores, dtype=np.float64))
+    y = np.asarray(correct, dtype=np.float64)
+
+    def nll(params: np.ndarray) -> float:
+        log_t, bias = params
+        p = np.clip(_sigmoid((z - bias) / math.exp(log_t)), 1e-9, 1 - 1e-9)
+        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+    best = minimize(nll, x0=np.array([0.0, 0.0]), method="Nelder-Mead",
+                    options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 2000})
+    return Calibrator("temperature", temperature=float(math.exp(best.x[0])), bias=float(best.x[1]))
+
+
+FITTERS = {"isotonic": fit_isotonic, "temperature": fit_binary_temperature}
+
+
+def cross_validated_ece(method: str, scores: np.ndarray, correct: np.ndarray, *, seed: int = 0) -> float:
+    """ECE of `method` on held-out folds: a map fitted and scored on the same lines would flatter isotonic."""
+    folds = np.random.default_rng(seed).permutation(len(scores)) % CV_FOLDS
+    predicted = np.empty(len(scores))
+    for fold in range(CV_FOLDS):
+        held = folds == fold
+        if held.all() or not held.any():
+            continue
+        predicted[held] = FITTERS[method](scores[~held], correct[~held])(scores[held])
+    return expected_calibration_error(predicted.tolist(), correct.tolist())
+
+
+def fit_calibrator(scores: Sequence[float], correct: Sequence[bool]) -> tuple[Calibrator, dict[str, float]]:
+    """The method with the lower cross-validated ECE, refitted on every line; and each method's CV ECE.
+
+    With one class only (no line read exactly, as with a young model), both maps are constant and
+    say so; temperature wins ties as the smoother map.
+    """
+    x = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(correct, dtype=bool)
+    if len(x) < 2 * CV_FOLDS:
+        return Calibrator("identity"), {}
+    eces = {method: cross_validated_ece(method, x, y) for method in CALIBRATION_METHODS}
+    method = min(CALIBRATION_METHODS, key=lambda m: (eces[m], m != "temperature"))
+    return FITTERS[method](x, y), eces
+
+
+def char_correctness(prediction: str, reference: str) -> list[bool]:
+    """For each character of `prediction`, whether it is right: not substituted or superfluous in the
+    cheapest edit script to `reference`."""
+    wrong = set()
+    for operation in Levenshtein.editops(prediction, reference):
+        if operation.tag in ("replace", "delete"):
+            wrong.add(operation.src_pos)
+    return [index not in wrong for index in range(len(prediction))]
+
+
 @dataclass
 class CalibrationReport:
     temperature: float
-    measure: str                           # the measure with the best AUROC
+    measure: str                           # the ranking measure: the best AUROC
     auroc: dict[str, float]                # per measure, for detecting lines with errors
     ece: dict[str, float]                  # per measure, vs "line read without error"
     lines: int
     lines_correct: int
+    line_calibrator: Calibrator | None = None    # the ranking measure → P(line read exactly)
+    char_calibrator: Calibrator | None = None    # a character's probability → P(character right)
+    calibrated_ece: dict[str, float] = field(default_factory=dict)      # line: each method's CV ECE
+    char_calibrated_ece: dict[str, float] = field(default_factory=dict)
+    characters: int = 0
 
     def as_dict(self) -> dict:
         return {
             "temperature": self.temperature, "measure": self.measure, "auroc": self.auroc,
             "ece": self.ece, "lines": self.lines, "lines_correct": self.lines_correct,
+            "line_calibrator": self.line_calibrator.as_dict() if self.line_calibrator else None,
+            "char_calibrator": self.char_calibrator.as_dict() if self.char_calibrator else None,
+            "calibrated_ece": self.calibrated_ece, "char_calibrated_ece": self.char_calibrated_ece,
+            "characters": self.characters,
+            # What a person reads: how well the shown confidence is calibrated and ranks errors.
+            "confidence_ece": self.confidence_ece, "confidence_auroc": self.auroc.get(self.measure),
         }
+
+    @property
+    def confidence_ece(self) -> float | None:
+        if self.line_calibrator is None or self.line_calibrator.method not in self.calibrated_ece:
+            return None
+        return self.calibrated_ece[self.line_calibrator.method]
 
 
 def calibrate(logits: list[np.ndarray], decoded: list[Decoded], correct: list[bool],
-              line_cers: list[float] | None = None) -> CalibrationReport:
-    """Fit the temperature, score every measure, choose the one with the best AUROC.
+              line_cers: list[float] | None = None, *, predictions: list[str] | None = None,
+              references: list[str] | None = None) -> CalibrationReport:
+    """Fit the temperature, score every measure, choose the one with the best AUROC, and calibrate it.
 
     An early model may read no line (or every line) without error; AUROC is then
     undefined, so with `line_cers` the measures are ranked on "line CER above the
     median" instead, which still tells which measure puts the worst lines first.
+    With `predictions` and `references`, character probabilities are calibrated too.
     """
     temperature = fit_temperature(logits, decoded, correct) if 0 < sum(correct) < len(correct) else 1.0
     per_line = [line_measures(z, d, temperature) for z, d in zip(logits, decoded)]
@@ -152,4 +303,18 @@ def calibrate(logits: list[np.ndarray], decoded: list[Decoded], correct: list[bo
     ranked = [m for m in MEASURES if not math.isnan(aurocs[m])]
     # temperature_scaled is calibrated by construction, so it wins ties and the no-data case.
     measure = max(ranked, key=lambda m: (aurocs[m], m == "temperature_scaled")) if ranked else "temperature_scaled"
-    return CalibrationReport(temperature, measure, aurocs, eces, len(correct), int(sum(correct)))
+    line_calibrator, calibrated_ece = fit_calibrator([line[measure] for line in per_line], correct)
+    char_calibrator, char_ece, characters = None, {}, 0
+    if predictions is not None and references is not None:
+        char_scores, char_right = [], []
+        for z, d, prediction, reference in zip(logits, decoded, predictions, references):
+            chars = char_confidences(log_softmax(z), d)
+            if len(chars) != len(prediction):
+                continue  # a symbol of several code points: no character-level alignment
+            char_scores += chars
+            char_right += char_correctness(prediction, reference)
+        characters = len(char_scores)
+        if characters:
+            char_calibrator, char_ece = fit_calibrator(char_scores, char_right)
+    return CalibrationReport(temperature, measure, aurocs, eces, len(correct), int(sum(correct)),
+                             line_calibrator, char_calibrator, calibrated_ece, char_ece, characters)

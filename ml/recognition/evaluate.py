@@ -43,7 +43,8 @@ def evaluate_arrays(recognizer: Recognizer, arrays: Sequence[np.ndarray], refere
     if with_calibration and predictions:
         correct = [p == r for p, r in zip(predictions, references)]
         line_cers = [char_errors(p, r).rate for p, r in zip(predictions, references)]
-        calibration = calibrate(logits, decoded, correct, line_cers)
+        calibration = calibrate(logits, decoded, correct, line_cers, predictions=predictions,
+                                references=list(references))
     return LineEvaluation(cer(predictions, references), wer(predictions, references), predictions, calibration)
 
 

@@ -4,7 +4,10 @@ Checkpoint (kind "recognizer"), tensors and builtins only so it loads with weigh
     {"kind": "recognizer", "format": 1,
      "config": RecognizerConfig.as_dict(), "alphabet": [characters of classes 1..],
      "state_dict": model weights,
-     "meta": {"confidence_measure": str, "temperature": float, "val_cer": float, ...}}
+     "meta": {"confidence_measure": str, "temperature": float, "val_cer": float,
+              "calibration": {"line_calibrator": {...}, "char_calibrator": {...}, ...}, ...}}
+A checkpoint with calibrators reports calibrated confidences (see `ml.recognition.confidence`); an
+older one, the raw measure and characters at its temperature.
 Training checkpoints (`last.pt`) add a "training" entry with optimizer, schedule and
 loop state; inference ignores it.
 """
@@ -23,7 +26,7 @@ from PIL import Image
 from ml.checkpoints import load_checkpoint
 from ml.data.alphabet import Alphabet
 from ml.data.preprocess import normalize_line, to_tensor_batch
-from ml.recognition.confidence import char_confidences, line_measures, log_softmax
+from ml.recognition.confidence import Calibrator, char_confidences, line_measures, log_softmax
 from ml.recognition.decode import Decoded, beam_search, greedy_decode
 from ml.recognition.model import LineRecognizer, RecognizerConfig
 
@@ -34,8 +37,8 @@ CHECKPOINT_FORMAT = 1
 @dataclass
 class Recognition:
     text: str
-    confidence: float                      # the checkpoint's chosen line measure
-    char_confidences: list[float]          # one per character of `text`, at the fitted temperature
+    confidence: float                      # P(line read exactly): the calibrated ranking measure
+    char_confidences: list[float]          # one per character of `text`: P(character right)
     measures: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -77,6 +80,11 @@ class Recognizer:
         self.meta = dict(meta or {})
         self.temperature = float(self.meta.get("temperature", 1.0))
         self.measure = str(self.meta.get("confidence_measure", "temperature_scaled"))
+        calibration = self.meta.get("calibration") or {}
+        self.line_calibrator = (Calibrator.from_dict(calibration["line_calibrator"])
+                                if calibration.get("line_calibrator") else None)
+        self.char_calibrator = (Calibrator.from_dict(calibration["char_calibrator"])
+                                if calibration.get("char_calibrator") else None)
 
     @classmethod
     def load(cls, source: str | os.PathLike | bytes, *, device: str = "cpu") -> "Recognizer":
@@ -118,8 +126,14 @@ class Recognizer:
     def read(self, logits: np.ndarray, *, beam_width: int = 0) -> Recognition:
         decoded = self.decode(logits, beam_width=beam_width)
         measures = line_measures(logits, decoded, self.temperature)
-        chars = char_confidences(log_softmax(logits, self.temperature), decoded)
-        return Recognition(self.alphabet.decode(decoded.labels), measures[self.measure], chars, measures)
+        confidence = measures[self.measure]
+        if self.line_calibrator is not None:
+            confidence = float(self.line_calibrator(confidence))
+        if self.char_calibrator is not None:
+            chars = self.char_calibrator(char_confidences(log_softmax(logits), decoded)).tolist()
+        else:
+            chars = char_confidences(log_softmax(logits, self.temperature), decoded)
+        return Recognition(self.alphabet.decode(decoded.labels), confidence, chars, measures)
 
 
 def load_recognizer(source: str | os.PathLike | bytes, *, device: str = "cpu") -> Recognizer:

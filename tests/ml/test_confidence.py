@@ -3,8 +3,10 @@ import pytest
 from PIL import Image, ImageOps
 
 from ml.recognition.confidence import (
-    MEASURES, auroc, calibrate, expected_calibration_error, fit_temperature, line_measures,
+    CALIBRATION_METHODS, FITTERS, MEASURES, Calibrator, auroc, calibrate, char_correctness,
+    expected_calibration_error, fit_calibrator, fit_temperature, line_measures,
 )
+from ml.recognition.predict import Recognizer
 from ml.recognition.decode import greedy_decode
 from ml.metrics import cer
 
@@ -90,3 +92,75 @@ def test_measures_are_ranked_by_line_cer_when_no_line_is_read_right():
     line_cers = list(np.linspace(0.9, 0.1, 20))         # sharper outputs, fewer errors
     report = calibrate(logits, decoded, [False] * 20, line_cers)
     assert report.auroc[report.measure] == 1.0 and report.temperature == 1.0
+
+
+def overconfident_reader(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Scores that rank lines well but claim too much: a line with score s is right with probability s²."""
+    rng = np.random.default_rng(seed)
+    scores = rng.uniform(0, 1, n)
+    return scores, rng.uniform(0, 1, n) < scores ** 2
+
+
+@pytest.mark.parametrize("method", CALIBRATION_METHODS)
+def test_each_calibrator_fixes_an_overconfident_score_on_lines_it_never_saw(method):
+    scores, right = overconfident_reader(seed=1)
+    calibrator = FITTERS[method](scores, right)
+    fresh_scores, fresh_right = overconfident_reader(seed=2)
+    before = expected_calibration_error(fresh_scores.tolist(), fresh_right.tolist())
+    after = expected_calibration_error(calibrator(fresh_scores).tolist(), fresh_right.tolist())
+    assert before > 0.12 and after < 0.06
+
+
+@pytest.mark.parametrize("method", CALIBRATION_METHODS)
+def test_a_calibrator_keeps_the_ranking_and_survives_the_checkpoint(method):
+    scores, right = overconfident_reader()
+    calibrator = Calibrator.from_dict(FITTERS[method](scores, right).as_dict())
+    grid = np.linspace(0, 1, 501)
+    assert np.all(np.diff(calibrator(grid)) > 0)       # strictly increasing: ties never reorder the queue
+    assert len(calibrator.xs) <= 64
+
+
+def test_the_calibrator_with_the_lower_cross_validated_ece_is_chosen():
+    scores, right = overconfident_reader()
+    calibrator, eces = fit_calibrator(scores, right)
+    assert set(eces) == set(CALIBRATION_METHODS)
+    assert calibrator.method == min(eces, key=eces.get)
+    # A step no smooth map can follow: isotonic regression wins.
+    steps = np.repeat(np.linspace(0.05, 0.95, 10), 40)
+    step_right = np.random.default_rng(3).uniform(0, 1, 400) < np.where(steps > 0.5, 0.9, 0.05)
+    assert fit_calibrator(steps, step_right)[0].method == "isotonic"
+
+
+def test_characters_are_right_unless_substituted_or_superfluous():
+    assert char_correctness("testament", "testament") == [True] * 9
+    assert char_correctness("tostamentx", "testament") == [True, False] + [True] * 7 + [False]
+    assert char_correctness("", "abc") == []
+
+
+def test_calibrate_fits_line_and_character_calibrators_from_what_was_read():
+    rng = np.random.default_rng(4)
+    logits = [logits_for([1, 0, 2, 0, 3, 0], m) for m in rng.uniform(1, 8, 60)]
+    decoded = [greedy_decode(z) for z in logits]
+    predictions = ["abc"] * 60
+    references = ["abc" if z.max() > 5 else "abd" for z in logits]
+    report = calibrate(logits, decoded, [p == r for p, r in zip(predictions, references)],
+                       predictions=predictions, references=references)
+    assert report.line_calibrator is not None and report.char_calibrator is not None
+    assert report.characters == 180
+    figures = report.as_dict()
+    assert figures["confidence_ece"] == report.calibrated_ece[report.line_calibrator.method]
+    assert figures["confidence_auroc"] == report.auroc[report.measure]
+
+
+def test_a_checkpoint_with_calibrators_reports_calibrated_confidences(tiny_recognizer, tiny_lines):
+    raw = tiny_recognizer.recognize([line.image for line in tiny_lines])
+    squash = Calibrator("temperature", temperature=1.0, bias=20.0)    # maps everything far below 0.5
+    calibrated = Recognizer(tiny_recognizer.model, tiny_recognizer.alphabet, meta={
+        **tiny_recognizer.meta, "calibration": {"line_calibrator": squash.as_dict(),
+                                                 "char_calibrator": squash.as_dict()}})
+    read = calibrated.recognize([line.image for line in tiny_lines])
+    assert [r.text for r in read] == [r.text for r in raw]
+    assert all(r.confidence < 0.5 for r in read) and any(r.confidence > 0.5 for r in raw)
+    assert all(c < 0.5 for r in read for c in r.char_confidences)
+    order = lambda results: list(np.argsort([r.confidence for r in results], kind="stable"))  # noqa: E731
+    assert order(read) == order(raw)

@@ -60,3 +60,19 @@ def test_a_forced_promotion_is_shown_with_who_forced_it(client, project, manager
     row = re.search(r'<tr data-version="recognizer-v2">.*?</tr>', html, re.S).group(0)
     assert "forced by manager" in row
     assert "did not beat recognizer-v1: val CER 1.000 vs 0.350" in row
+
+
+def test_the_dashboard_shows_how_well_each_recognizers_confidence_is_calibrated(client, project, manager):
+    calibrated = finished_run(project, 2, promoted=True, verdict=PROMOTED).model_version
+    calibrated.metrics = {"training": {"confidence_ece": 0.0312, "confidence_auroc": 0.934,
+                                       "confidence_method": "isotonic"}}
+    calibrated.save()
+    older = finished_run(project, 3, promoted=False, verdict=REJECTED).model_version   # trained before calibration
+    client.force_login(manager)
+
+    html = client.get(f"/projects/{project.pk}/").content.decode()
+
+    row = re.search(r'<tr data-version="recognizer-v2">.*?</tr>', html, re.S).group(0)
+    assert re.search(r'class="version-confidence">ECE 0\.031 · AUROC 0\.93<span[^>]*> \(isotonic\)', row), row
+    row = re.search(rf'<tr data-version="{older.label}">.*?</tr>', html, re.S).group(0)
+    assert 'class="version-confidence">–<' in row

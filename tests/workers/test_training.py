@@ -61,6 +61,12 @@ def test_a_request_ends_in_a_promoted_model(workers):
     assert version.metrics["training"]["train_characters"] == sum(len(line.text) for line in train_lines) > 0
     assert run.progress["epoch"] >= 1 and run.progress["step"] > 0 and run.heartbeat_at is not None
     assert 0 <= run.progress["val_metric"] <= 1.5  # validation CER reported at the end of an epoch
+    # Its confidence is calibrated on the validation lines, and the checkpoint carries the calibrators.
+    figures = version.metrics["training"]
+    assert figures["confidence_method"] in ("isotonic", "temperature") and 0 <= figures["confidence_ece"] <= 1
+    meta = torch.load(version.checkpoint.open("rb"), map_location="cpu", weights_only=True)["meta"]
+    assert meta["calibration"]["line_calibrator"]["method"] == figures["confidence_method"]
+    assert meta["calibration"]["char_calibrator"] is not None
 
     detail = client_of(project).get(f"/api/projects/{project.pk}/training-runs/{run.pk}/").json()
     assert detail["status"] == "succeeded" and detail["model_version"]["label"] == "recognizer-v1"

@@ -242,9 +242,15 @@ def _train_detector(run: TrainingRun, *, directory: Path, init: Path | None, rep
 
 def _recognizer_figures(result: TrainResult) -> dict:
     best = result.best_metrics
+    calibration = best.get("calibration") or {}
+    method = (calibration.get("line_calibrator") or {}).get("method")
+    # The confidence people see: P(line read exactly) from the calibrated ranking measure, measured on
+    # the validation lines (ECE cross-validated, AUROC of the measure for lines with errors).
     return {"best_val_cer": best.get("cer"), "best_val_wer": best.get("wer"), "epochs": result.epochs_completed,
             "steps": result.steps, "stopped": result.stopped, "train_lines_per_second": result.samples_per_second,
-            "calibration": best.get("calibration")}
+            "calibration": best.get("calibration"), "confidence_ece": calibration.get("confidence_ece"),
+            "confidence_auroc": calibration.get("confidence_auroc"), "confidence_method": method,
+            "ranking_measure": calibration.get("measure")}
 
 
 def _detector_figures(result: TrainResult) -> dict:

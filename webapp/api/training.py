@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 
 from django.http import HttpResponse
@@ -18,6 +19,7 @@ from webapp.projects.models import Role
 from webapp.projects.selectors import access_project
 from webapp.api.json_types import QueryParams, StrictJsonTypes
 from webapp.api.schema import ErrorOut
+from webapp.review import selectors as review_selectors
 from webapp.training import registry, selectors, services
 from webapp.training.models import ModelKind, ModelPromotion, ModelVersion, TrainingRun
 
@@ -192,3 +194,57 @@ class ModelVersionDownloadApi(APIView):
         response = HttpResponse(buffer.getvalue(), content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="{project.pk}-{version.label}.zip"'
         return response
+
+
+class ForecastOut(serializers.Serializer):
+    available = serializers.BooleanField(help_text="False before enough recognizer versions are on the learning "
+                                                   "curve; `message` then says how many it needs.")
+    message = serializers.CharField(help_text="The forecast in words, as the dashboard says it.")
+    versions = serializers.IntegerField(help_text="Recognizer versions on the learning curve.")
+    target = serializers.FloatField(allow_null=True, help_text="The validation CER asked about (0–1).")
+    lines_now = serializers.IntegerField(allow_null=True, help_text="Verified lines the latest version learned from.")
+    reachable = serializers.BooleanField(allow_null=True, help_text="False when the fitted curve levels off above "
+                                                                    "the target.")
+    more_lines = serializers.IntegerField(allow_null=True, help_text="More verified lines to reach the target "
+                                                                     "(null when out of reach).")
+    more_lines_low = serializers.IntegerField(allow_null=True, help_text="The interval's low end (10th percentile).")
+    more_lines_high = serializers.IntegerField(allow_null=True, help_text="Its high end (90th percentile); null "
+                                                                          "when some fits never reach the target.")
+    more_characters = serializers.IntegerField(allow_null=True, help_text="The same in characters, at the mean "
+                                                                          "length of the lines learned from so far.")
+    floor = serializers.FloatField(allow_null=True, help_text="The CER where the fitted curve levels off.")
+
+
+class ForecastApi(APIView):
+    class FilterIn(QueryParams):
+        target = serializers.FloatField(min_value=0.001, max_value=0.999, required=False,
+                                        help_text="Validation CER to reach, 0–1 (default: the next of 50, 30, 20, "
+                                                  "15, 10, 5, 2, 1 % below the best so far).")
+
+    @extend_schema(parameters=[FilterIn], responses=ForecastOut,
+                   description="How many more verified lines the project's own learning curve (validation CER of "
+                               "each recognizer version against the verified lines it learned from) says reach a "
+                               "CER, with an interval. Fitted once three versions are on the curve.")
+    def get(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id)
+        filters = self.FilterIn(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        forecast = review_selectors.labelling_forecast(project=project, target=filters.validated_data.get("target"))
+        if forecast is None:
+            versions = len(review_selectors.learning_curve(project=project))
+            return Response(ForecastOut({"available": False, "message": review_selectors.NO_FORECAST,
+                                         "versions": versions, "target": None, "lines_now": None, "reachable": None,
+                                         "more_lines": None, "more_lines_low": None, "more_lines_high": None,
+                                         "more_characters": None, "floor": None}).data)
+
+        def whole(value: float) -> int | None:
+            return round(value) if math.isfinite(value) else None
+
+        characters = forecast.characters(forecast.more_lines) if forecast.reachable else None
+        return Response(ForecastOut({
+            "available": True, "message": forecast.sentence(), "versions": forecast.versions,
+            "target": forecast.target, "lines_now": forecast.lines_now, "reachable": forecast.reachable,
+            "more_lines": whole(forecast.more_lines), "more_lines_low": whole(forecast.more_lines_low),
+            "more_lines_high": whole(forecast.more_lines_high),
+            "more_characters": whole(characters) if characters is not None else None,
+            "floor": forecast.floor}).data)

@@ -43,6 +43,7 @@ urlpatterns = [
          name="model-version-promote"),
     path("projects/<int:project_id>/models/<int:version_id>/download/", training.ModelVersionDownloadApi.as_view(),
          name="model-version-download"),
+    path("projects/<int:project_id>/forecast/", training.ForecastApi.as_view(), name="forecast"),
     path("projects/<int:project_id>/queue/", predictions.QueueApi.as_view(), name="queue"),
     path("projects/<int:project_id>/predict/", predictions.PredictApi.as_view(), name="predict"),
     path("projects/<int:project_id>/predictions/", predictions.PredictionJobListApi.as_view(),

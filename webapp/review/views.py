@@ -60,11 +60,17 @@ def training_live(request, project_id: int):
     return response
 
 
+def _forecast_sentence(project) -> str:
+    forecast = selectors.labelling_forecast(project=project)
+    return forecast.sentence() if forecast is not None else selectors.NO_FORECAST
+
+
 def _training_context(project) -> dict:
     active = selectors.active_runs(project=project)
     return {"active_runs": active, "runs": selectors.latest_runs(project=project),
             "versions": selectors.model_versions(project=project),
             "chart": charts.learning_curve_chart(selectors.learning_curve(project=project)),
+            "forecast": _forecast_sentence(project),
             "active_recognizer": active.get("recognizer"), "active_detector": active.get("detector")}
 
 

@@ -195,3 +195,68 @@ def plot_curves(points: Sequence[CurvePoint], path: str | os.PathLike, *, title:
     figure.tight_layout()
     figure.savefig(Path(path), dpi=120)
     plt.close(figure)
+
+
+@dataclass
+class ForecastCheck:
+    """The labelling-budget forecast (`ml.forecast`) made from the first half of one run, against its second half."""
+    strategy: str
+    seed: int
+    points_used: int
+    final_lines: int                     # what the run had labelled at its end
+    final_cer: float                     # and the CER it then reached
+    forecast_lines: float                # lines the forecast said reach final_cer (inf: out of reach)
+    forecast_cer: float                  # the CER the fitted curve gives at final_lines
+
+    @property
+    def lines_error(self) -> float:
+        """|forecast − actual| / actual lines to reach the final CER (inf when the forecast said never)."""
+        return abs(self.forecast_lines - self.final_lines) / self.final_lines
+
+    @property
+    def cer_error(self) -> float:
+        return abs(self.forecast_cer - self.final_cer)
+
+
+def forecast_backtest(points: Sequence[CurvePoint], *, val_lines: int) -> list[ForecastCheck]:
+    """For every run (strategy, seed) of at least six rounds: fit on its first half, read off the second."""
+    from ml.forecast import CurvePoint as ForecastPoint
+    from ml.forecast import fit_curve, forecast
+
+    runs: dict[tuple[str, int], list[CurvePoint]] = defaultdict(list)
+    for p in points:
+        runs[(p.strategy, p.seed)].append(p)
+    checks = []
+    for (strategy, seed), run in sorted(runs.items()):
+        run = sorted(run, key=lambda p: p.round)
+        half = run[: math.ceil(len(run) / 2)]
+        if len(half) < 3:
+            continue
+        final = run[-1]
+        curve = [ForecastPoint(p.labelled_lines, p.test_cer, val_lines) for p in half]
+        result = forecast(curve, final.test_cer, seed=seed)
+        fit = fit_curve([p.lines for p in curve], [p.cer for p in curve])
+        if result is None or fit is None:
+            continue
+        checks.append(ForecastCheck(strategy, seed, len(half), final.labelled_lines, final.test_cer,
+                                    forecast_lines=result.lines_now + result.more_lines,
+                                    forecast_cer=float(fit.cer(final.labelled_lines))))
+    return checks
+
+
+def format_forecast_checks(checks: Sequence[ForecastCheck]) -> str:
+    """The backtest as Markdown: each run, then the medians."""
+    if not checks:
+        return "No run had the six rounds a forecast backtest needs."
+    lines = ["| strategy | seed | rounds used | labelled at the end | final CER | forecast lines to reach it "
+             "| error (lines) | forecast CER at the end | error (CER points) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in checks:
+        forecast_lines = "never" if math.isinf(c.forecast_lines) else f"{c.forecast_lines:.0f}"
+        lines.append(f"| {c.strategy} | {c.seed} | {c.points_used} | {c.final_lines} | {c.final_cer:.4f} "
+                     f"| {forecast_lines} | {c.lines_error:.0%} | {c.forecast_cer:.4f} | {100 * c.cer_error:.2f} |")
+    median_lines = float(np.median([c.lines_error for c in checks]))
+    median_cer = float(np.median([c.cer_error for c in checks]))
+    lines.append(f"\nMedian error of the forecast from the first half of each run: {median_lines:.0%} of the lines "
+                 f"(lines to reach the run's final CER), {100 * median_cer:.2f} CER points (CER at the run's end).")
+    return "\n".join(lines)

@@ -1,8 +1,10 @@
 """Replay labelling on transcribed pages: does a strategy reach a given CER with fewer labels?
 
-    seed set (random, the same for every strategy of a seed) → train
+    seed set (random, the same for every strategy of a seed) → train (from scratch, or
+    fine-tuning `init`, e.g. the shipped base recognizer)
     repeat `rounds` times:
-        the strategy picks `batch_lines` unlabelled lines → the oracle reveals their text
+        the strategy picks `batch_lines` unlabelled lines (or lines up to `batch_chars`
+        characters: what people type) → the oracle reveals their text
         → retrain, warm-started from the previous round → test CER
 
 Every strategy gets the same compute: each round trains exactly `round_steps`
@@ -46,6 +48,8 @@ class SimulationConfig:
     seed_steps: int = 600                # optimisation steps on the seed set (from scratch)
     round_steps: int = 300               # optimisation steps per round (warm start)
     candidates: int | None = None        # unlabelled lines scored per round; None = the whole pool
+    batch_chars: int | None = None       # label lines up to this many characters per round instead of batch_lines
+    init: Path | None = None             # the checkpoint seed models fine-tune (None: trained from scratch)
     device: str = "cpu"
     threads: int = 1                     # torch threads per simulation process
 
@@ -111,8 +115,8 @@ def train_seed_model(data: LabelPool, config: SimulationConfig, seed: int, out_d
     rng = np.random.default_rng([seed, 0])
     chosen = rng.choice(len(data.pool), size=min(config.seed_lines, len(data.pool)), replace=False).tolist()
     seed_set = [data.pool[i] for i in chosen]
-    checkpoint = train_round(seed_set, data.val, steps=config.seed_steps, config=config, init=None, out_dir=out_dir,
-                             seed=seed)
+    checkpoint = train_round(seed_set, data.val, steps=config.seed_steps, config=config, init=config.init,
+                             out_dir=out_dir, seed=seed)
     cer = measure_test_cer(checkpoint, data.test, config.device)
     return SeedModel(seed, checkpoint, [line.id for line in seed_set], cer, time.monotonic() - started)
 
@@ -140,7 +144,7 @@ def simulate(strategy: str, data: LabelPool, config: SimulationConfig, start: Se
             candidates = [unlabelled[i] for i in drawn]
         scores = strategy_scores(strategy, checkpoint, [by_id[i] for i in candidates], [by_id[i] for i in labelled],
                                  config.device)
-        picked = choose(candidates, scores, config.batch_lines, rng)
+        picked = pick(choose, candidates, scores, config, rng, by_id)
         labelled += picked
         chars += sum(len(by_id[i].text) for i in picked)
         round_dir = out_dir / f"round-{round_number}"
@@ -154,6 +158,23 @@ def simulate(strategy: str, data: LabelPool, config: SimulationConfig, start: Se
                                    labelled_lines=len(labelled), labelled_chars=chars, test_cer=cer, picked=picked,
                                    seconds=time.monotonic() - started))
     return records
+
+
+def pick(choose, candidates: list[str], scores: CandidateScores | None, config: SimulationConfig,
+         rng: np.random.Generator, by_id: dict[str, LineSample]) -> list[str]:
+    """The strategy's picks for one round: `batch_lines` lines, or with `batch_chars` the lines it ranks first
+    until their characters reach that budget (so a strategy that favours long lines pays for them)."""
+    if config.batch_chars is None:
+        return choose(candidates, scores, config.batch_lines, rng)
+    mean_length = max(1.0, float(np.mean([len(by_id[i].text) for i in candidates])))
+    ranked = choose(candidates, scores, min(len(candidates), 2 * int(np.ceil(config.batch_chars / mean_length))), rng)
+    picked, chars = [], 0
+    for line_id in ranked:
+        if chars >= config.batch_chars:
+            break
+        picked.append(line_id)
+        chars += len(by_id[line_id].text)
+    return picked
 
 
 def strategy_scores(strategy: str, checkpoint: Path, candidates: Sequence[LineSample], labelled: Sequence[LineSample],

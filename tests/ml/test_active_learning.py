@@ -16,9 +16,13 @@ import torch
 
 from ml.active_learning.embeddings import classifier_inputs, mean_over_frames
 from ml.active_learning.pool import group_rule, split_by_writer
-from ml.active_learning.report import CurvePoint, area_under_curve, format_summary, labels_to_reach, summarize
+from ml.active_learning.report import (
+    CurvePoint, area_under_curve, forecast_backtest, format_forecast_checks, format_summary, labels_to_reach, summarize,
+)
 from ml.active_learning.scoring import score_lines
-from ml.active_learning.simulation import exact_steps
+from ml.active_learning.simulation import SimulationConfig, exact_steps, pick
+from ml.forecast import CurveFit
+from ml.recognition.train import TrainConfig
 from ml.active_learning.strategies import (
     MEASURE_BY_NAME, CandidateScores, get_strategy, k_center_greedy, least_confidence, random_batch, strategy_names,
     uncertain_k_center,
@@ -198,6 +202,33 @@ def test_summary_counts_labels_against_the_control():
     # Its lines are longer: in characters it needs as much as random does.
     assert rows["least_mean_logprob"].chars_ratio == pytest.approx(1.0)
     assert "least_mean_logprob" in format_summary(list(rows.values()))
+
+
+def test_a_character_budget_takes_the_strategys_lines_in_its_order_until_the_characters_are_spent():
+    by_id = {line_id: LineSample(image=None, text="x" * (10 * (i + 1)), id=line_id) for i, line_id in enumerate(IDS)}
+    config = SimulationConfig(TrainConfig(), batch_lines=2, batch_chars=100)
+    confidence = [0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.6, 0.4, 0.5, 0.95]
+    least = get_strategy("least_mean_logprob")
+    picked = pick(least, IDS, scores_of(confidence), config, np.random.default_rng(0), by_id)
+    # least sure first: line-1 (20 chars), line-3 (40), line-5 (60): 120 ≥ 100
+    assert picked == ["line-1", "line-3", "line-5"]
+    lines_budget = dataclasses.replace(config, batch_chars=None)
+    assert pick(least, IDS, scores_of(confidence), lines_budget, np.random.default_rng(0), by_id) == ["line-1", "line-3"]
+    randomly = pick(random_batch, IDS, None, config, np.random.default_rng(0), by_id)
+    spent = [len(by_id[i].text) for i in randomly]
+    assert sum(spent) >= 100 and sum(spent[:-1]) < 100
+
+
+def test_the_forecast_backtest_fits_each_runs_first_half_and_reads_its_second():
+    truth = CurveFit(floor=0.1, scale=0.5, rate=0.5)
+    points = [CurvePoint("random", seed, r, 50 * (r + 1), 2000 * (r + 1), float(truth.cer(50 * (r + 1))))
+              for seed in (0, 1) for r in range(7)]
+    points += [CurvePoint("short", 0, r, 50 * (r + 1), 0, 0.5) for r in range(4)]       # too few rounds: skipped
+    checks = forecast_backtest(points, val_lines=300)
+    assert [(c.strategy, c.seed, c.points_used, c.final_lines) for c in checks] == [
+        ("random", 0, 4, 350), ("random", 1, 4, 350)]
+    assert all(c.lines_error < 0.02 and c.cer_error < 1e-3 for c in checks)       # a true power law: exact
+    assert "Median error" in format_forecast_checks(checks)
 
 
 # -------------------------------------------------------------------- the benchmark, tiny

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from tests.webapp.model_history_factories import finished_run, model_history, model_version
 from webapp.review import charts, model_history as history
 from webapp.review.selectors import CurvePoint, learning_curve
-from webapp.training.models import ModelStatus, RunStatus, TrainingRun
+from webapp.training.models import ModelStatus, ModelVersion, RunStatus, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +104,22 @@ def test_the_curve_starts_at_the_base_models_score_on_this_projects_validation_l
     points = learning_curve(project=project)
     assert [(p.label, p.verified_lines, p.verified_characters, p.cer) for p in points] == [
         ("recognizer-v1", 0, 0, 0.150), ("recognizer-v2", 120, 5400, 0.123), ("recognizer-v3", 150, 6800, 1.0)]
+
+
+def test_a_rejected_version_rolled_back_to_and_away_from_stays_off_the_line(project, manager):
+    """Forcing a rejected version and rolling back from it leaves it `ready`; the curve, like its verdict, still
+    shows what its judgement said: a hollow point off the line. One promoted by its run and replaced later is
+    on the line."""
+    versions = model_history(project, manager)
+    ModelVersion.objects.filter(pk=versions["rejected"].pk).update(status=ModelStatus.READY)
+    ModelVersion.objects.filter(pk=versions["promoted"].pk).update(status=ModelStatus.READY)
+    points = {p.label: p for p in learning_curve(project=project)}
+    assert (points["recognizer-v2"].status, points["recognizer-v3"].status) == ("ready", "rejected")
+    chart = charts.learning_curve_chart(list(points.values()))
+    on_line = {f"{p.x},{p.y}" for p in chart.points if p.point.label != "recognizer-v3"}
+    assert chart.path.count("L") == 1 and all(xy in chart.path for xy in on_line)
+    html = render_to_string("review/_learning_curve.svg", {"chart": chart})
+    assert re.search(r'class="point rejected" data-label="recognizer-v3"', html)
 
 
 def test_the_models_page_lists_every_version_with_its_verdict_trigger_time_and_data(client, project, manager):

@@ -15,7 +15,8 @@ from webapp.corpus.models import Line, Page
 from webapp.predictions.selectors import line_queue
 from webapp.projects.models import Project, Strategy
 from webapp.projects.selectors import project_list
-from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelPromotion, ModelVersion, TrainingRun
+from webapp.training.models import (ACTIVE_RUN_STATUSES, ModelKind, ModelPromotion, ModelStatus, ModelVersion,
+                                    RunStatus, TrainingRun)
 
 QUEUE_BATCH = 20
 
@@ -83,7 +84,7 @@ class CurvePoint:
     verified_lines: int
     verified_characters: int | None  # None: its run did not record them (trained before they were counted)
     cer: float
-    status: str
+    status: str  # as drawn: "rejected" for a version its judgement rejected, even once rolled back to and away from
     val_lines: int = 0               # the validation lines its CER is the mean of (0: not recorded)
 
 
@@ -93,7 +94,8 @@ def learning_curve(*, project: Project) -> list[CurvePoint]:
     A version never judged itself (the base model) gets the CER it scored as the baseline of a later
     version's judgement: the same validation split, so it is the curve's honest starting point.
     """
-    versions = list(ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER).order_by("number"))
+    versions = list(ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER)
+                    .select_related("training_run").order_by("number"))
     as_baseline: dict[str, dict] = {}
     for version in versions:
         baseline = (version.metrics or {}).get("baseline") or {}
@@ -115,9 +117,19 @@ def learning_curve(*, project: Project) -> list[CurvePoint]:
         val_lines = scores.get("lines")
         points.append(CurvePoint(label=version.label, number=version.number, verified_lines=version.trained_on_lines,
                                  verified_characters=characters if isinstance(characters, int) else None,
-                                 cer=float(cer), status=version.status,
+                                 cer=float(cer), status=_curve_status(version),
                                  val_lines=val_lines if isinstance(val_lines, int) else 0))
     return points
+
+
+def _curve_status(version: ModelVersion) -> str:
+    """A version forced into use and then rolled back from is `ready` again, but its judgement still rejected it
+    (as its verdict says): the curve keeps it off the line of the versions judged good enough."""
+    run = getattr(version, "training_run", None)
+    if version.status == ModelStatus.READY and run is not None and run.status == RunStatus.SUCCEEDED \
+            and not run.promoted:
+        return ModelStatus.REJECTED.value
+    return version.status
 
 
 # The CER milestones a forecast aims at by default: the highest one below the best CER so far.

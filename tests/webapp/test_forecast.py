@@ -73,3 +73,12 @@ def test_the_forecast_is_computed_once_for_the_same_curve(two_versions):
     first = selectors.labelling_forecast(project=two_versions)
     again = selectors.labelling_forecast(project=two_versions)
     assert first == again and selectors._forecast.cache_info().hits == 1
+
+
+def test_a_rejected_version_is_not_a_point_of_the_forecast(two_versions, manager_client):
+    from webapp.training.models import ModelStatus
+
+    curve_version(two_versions, 3, lines=500, cer=0.6).__class__.objects.filter(
+        project=two_versions, number=3).update(status=ModelStatus.REJECTED)
+    body = manager_client.get(f"/api/projects/{two_versions.pk}/forecast/").json()
+    assert body["available"] is False and body["versions"] == 2

@@ -21,7 +21,7 @@ from webapp.api.json_types import QueryParams, StrictJsonTypes
 from webapp.api.schema import ErrorOut
 from webapp.review import selectors as review_selectors
 from webapp.training import registry, selectors, services
-from webapp.training.models import ModelKind, ModelPromotion, ModelVersion, TrainingRun
+from webapp.training.models import ModelKind, ModelPromotion, ModelStatus, ModelVersion, TrainingRun
 
 
 class TrainingRunOut(serializers.ModelSerializer):
@@ -231,7 +231,8 @@ class ForecastApi(APIView):
         filters.is_valid(raise_exception=True)
         forecast = review_selectors.labelling_forecast(project=project, target=filters.validated_data.get("target"))
         if forecast is None:
-            versions = len(review_selectors.learning_curve(project=project))
+            versions = sum(point.status != ModelStatus.REJECTED for point in review_selectors.learning_curve(
+                project=project))
             return Response(ForecastOut({"available": False, "message": review_selectors.NO_FORECAST,
                                          "versions": versions, "target": None, "lines_now": None, "reachable": None,
                                          "more_lines": None, "more_lines_low": None, "more_lines_high": None,

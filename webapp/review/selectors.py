@@ -188,8 +188,10 @@ def _count(value: float) -> str:
 
 def labelling_forecast(*, project: Project, target: float | None = None) -> LabellingForecast | None:
     """How many more verified lines the learning curve says reach `target` CER (by default the next
-    milestone below the best CER so far); None before FORECAST_MIN_VERSIONS versions are on the curve."""
-    points = learning_curve(project=project)
+    milestone below the best CER so far); None before FORECAST_MIN_VERSIONS versions (not rejected)
+    are on the curve."""
+    # A rejected version is a run that went wrong, not where the project's labels lead: left out.
+    points = [point for point in learning_curve(project=project) if point.status != ModelStatus.REJECTED]
     if len(points) < FORECAST_MIN_VERSIONS:
         return None
     best = min(point.cer for point in points)

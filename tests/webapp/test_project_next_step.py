@@ -123,6 +123,17 @@ def test_all_verified_and_the_model_is_current(project, min_val):
                                 "training line.")
 
 
+def test_all_verified_and_the_latest_model_not_in_use_names_the_one_that_is(project, min_val):
+    add_lines(add_page(project, Split.VAL, "val"), 3, verified=True)
+    add_lines(add_page(project, Split.TRAIN, "train"), 5, verified=True)
+    add_version(project, 1, trained_on=0, source="base")
+    add_version(project, 2, trained_on=5)                 # rejected, or rolled back from: v1 is promoted
+    step = project_next_step(project)
+    assert step.kind == "done"
+    assert step.text.startswith("All lines are verified and recognizer-v2, the latest version, has learned from "
+                                "every verified training line; recognizer-v1 is the one in use.")
+
+
 def test_all_verified_with_lines_newer_than_the_model_says_retrain(project, min_val):
     add_lines(add_page(project, Split.VAL, "val"), 3, verified=True)
     add_lines(add_page(project, Split.TRAIN, "train"), 9, verified=True)

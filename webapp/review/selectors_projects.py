@@ -17,7 +17,7 @@ from webapp.corpus.models import Line, LineRevision, Page, RevisionAction, Split
 from webapp.predictions.selectors import line_queue
 from webapp.projects.models import Project, Strategy
 from webapp.training import data
-from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelVersion, RunStatus, TrainingRun
+from webapp.training.models import ACTIVE_RUN_STATUSES, ModelKind, ModelStatus, ModelVersion, RunStatus, TrainingRun
 from webapp.training.selectors import new_training_lines
 
 # The revisions by which a person vouches for a line's text (see webapp.corpus.services._human_write).
@@ -88,6 +88,13 @@ def project_next_step(project: Project) -> NextStep:
                                        f"retrain now to use them sooner.")
         return NextStep("retrain", f"All lines are verified; {new_lines} are newer than {latest.label}: "
                                    f"retrain to learn from them.")
+    in_use = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER,
+                                         status=ModelStatus.PROMOTED).first()
+    if in_use is not None and in_use != latest:
+        # The latest run's model is not the one reading pages (rejected, or rolled back from): say both.
+        return NextStep("done", f"All lines are verified and {latest.label}, the latest version, has learned from "
+                                f"every verified training line; {in_use.label} is the one in use. Upload more "
+                                f"pages to continue.")
     return NextStep("done", f"All lines are verified and {latest.label} has learned from every verified "
                             f"training line. Upload more pages to continue.")
 

@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup-steps", type=int, default=30)
+    parser.add_argument("--freeze-cnn", action="store_true", help="fine-tune without changing the convolutional part")
+    parser.add_argument("--no-augment", action="store_true", help="fine-tune without augmentation")
     parser.add_argument("--init", default="base", help="base (the shipped base recognizer) or a checkpoint")
     parser.add_argument("--test-lines", type=int, default=None, help="read only the first test lines (quick runs)")
     parser.add_argument("--threads", type=int, default=2)
@@ -110,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             out = Path(tempfile.mkdtemp(prefix=f"fewshot-{n}-{seed}-"))
             config = TrainConfig(epochs=10**6, max_steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                                 warmup_steps=args.warmup_steps, patience=10**6, checkpoint_every=10**6)
+                                 warmup_steps=args.warmup_steps, patience=10**6, checkpoint_every=10**6,
+                                 freeze_cnn=args.freeze_cnn)
+            if args.no_augment:
+                config.augment = None
             started = time.monotonic()
             result = train_recognizer(train[:n], [], out_dir=out, config=config, init=init, device=args.device,
                                       seed=seed, show_progress=False)
@@ -131,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     plot(rows, args.plot, machine)
     print(f"curve saved to {args.plot}")
-    print(json.dumps({"machine": machine, "steps": args.steps, "lr": args.lr, "test_lines": len(test),
+    print(json.dumps({"machine": machine, "steps": args.steps, "lr": args.lr, "warmup_steps": args.warmup_steps,
+                      "freeze_cnn": args.freeze_cnn, "augment": not args.no_augment, "test_lines": len(test),
                       "summary": summary, "runs": rows}))
     return 0
 

@@ -50,6 +50,7 @@ class TrainConfig:
                                          # plateau that lasts hundreds of steps, and on a few hundred lines
                                          # ten epochs are far fewer steps than that
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
+    freeze_cnn: bool = False             # fine-tuning on very few lines: keep the convolutional features as they are
     checkpoint_every: int = 200          # steps between mid-epoch saves of last.pt
     callback_every: int = 10             # steps between progress reports
     grad_clip: float = 5.0
@@ -133,7 +134,10 @@ class RecognizerTask:
         if not self.train_set:
             raise ValueError("no training line has a transcription with known characters")
         self.widths = [line.array.shape[1] for line in self.train_set]
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        if config.freeze_cnn:
+            model.cnn.requires_grad_(False)
+        self.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                           weight_decay=config.weight_decay)
         total = config.epochs * len(self.epoch_batches(0))
         total = total if config.max_steps is None else min(config.max_steps, total)
         self.schedule = WarmupCosineSchedule(self.optimizer, peak_lr=config.lr, total_steps=total,
@@ -147,6 +151,8 @@ class RecognizerTask:
 
     def forward(self, indices: Sequence[int], rng: np.random.Generator) -> tuple[torch.Tensor, Any]:
         batch = make_batch(self.train_set, indices, augment=self.config.augment, rng=rng)
+        if self.config.freeze_cnn:
+            self.model.cnn.eval()   # frozen features include their batch-norm statistics
         # No packing in training: width buckets keep padding short, and packed LSTMs
         # lose the fused CPU kernel (about 3× slower per step).
         return self.model(batch.images.to(self.device)), batch                     # (N, T, C)

@@ -84,3 +84,19 @@ def test_overfit_one_batch():
         losses.append(loss.item())
     assert losses[0] > 2.0
     assert min(losses[-10:]) < 0.1, losses[-10:]
+
+
+def test_fine_tuning_with_a_frozen_cnn_changes_only_what_follows_it(tiny_recognizer_path, tiny_lines, tmp_path):
+    from ml.checkpoints import load_checkpoint
+    from ml.recognition.train import TrainConfig, train_recognizer
+
+    before = load_checkpoint(tiny_recognizer_path, expected_kind="recognizer")["state_dict"]
+    config = TrainConfig(epochs=10**6, max_steps=4, batch_size=4, lr=1e-2, warmup_steps=1, freeze_cnn=True,
+                         checkpoint_every=10**6)
+    result = train_recognizer(tiny_lines[:8], [], out_dir=tmp_path, config=config, init=tiny_recognizer_path,
+                              show_progress=False)
+    after = load_checkpoint(result.best_path, expected_kind="recognizer")["state_dict"]
+    for name, tensor in before.items():
+        if name.startswith("cnn."):     # weights and batch-norm statistics alike
+            assert torch.equal(after[name], tensor), name
+    assert any(not torch.equal(after[name], before[name]) for name in before if name.startswith("lstm."))

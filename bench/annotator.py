@@ -74,6 +74,7 @@ class Review:
     changed_chars: int    # typed (scratch) or edit distance from the suggestion to the truth
     box_fixed: bool
     recognizer: str       # the model whose suggestion it was ("" for scratch)
+    on_predicted_page: bool = False   # typed from scratch on a page the models had predicted: a line they missed
     line_id: int | None = None
     region_id: str | None = None
     text: str = ""
@@ -160,7 +161,8 @@ class Annotator:
                 continue
             region_id = uuid.uuid4().hex[:10]
             result += _region(region_id, true_line.bbox, true_line.text, width=page["width"], height=page["height"])
-            reviews.append(self._review("scratch", page, true_line, len(true_line.text), True, "", region_id=region_id))
+            reviews.append(self._review("scratch", page, true_line, len(true_line.text), True, "", region_id=region_id,
+                                        on_predicted_page=prediction is not None))
         created = self.ls("POST", f"tasks/{page['ls_task_id']}/annotations/", json={"result": result}).json()
         self.submitted_annotations.append({"annotation": created["id"], "page_id": page["id"],
                                            "regions": {review.region_id: review.text for review in reviews}})
@@ -182,9 +184,9 @@ class Annotator:
                                      round(line.bbox[2] * sx), round(line.bbox[3] * sy)), text=line.text)
                 for line in true_page.lines]
 
-    def _review(self, route, page, true_line, changed, box_fixed, recognizer, **ids) -> Review:
+    def _review(self, route, page, true_line, changed, box_fixed, recognizer, **extra) -> Review:
         return Review(at=self.now(), route=route, page=page["original_name"], true_chars=len(true_line.text),
-                      changed_chars=changed, box_fixed=box_fixed, recognizer=recognizer, text=true_line.text, **ids)
+                      changed_chars=changed, box_fixed=box_fixed, recognizer=recognizer, text=true_line.text, **extra)
 
     # --- inkloop: one line from the line-review queue ---------------------------------------------
 

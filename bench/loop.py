@@ -5,18 +5,25 @@
 
 It starts the stack exactly as `make run` does (webapp/devstack.py: PostgreSQL, Redis, the
 Celery workers and beat, Label Studio, the web app), in a fresh state directory and on
-free ports, creates a project with the retrain policy on and uploads the dataset's page
-images without their lines. Then the annotator (bench/annotator.py):
+free ports, creates a project with the retrain policy on, starting from the base models as
+every new project does (`--no-base` for the from-scratch path), and uploads the dataset's
+page images without their lines. Then the annotator (bench/annotator.py):
 
-- while no model is promoted, opens unlabelled tasks in Label Studio and draws and types
-  every line from the ground truth (every character typed is effort);
+- while no model is promoted (only without base models), opens unlabelled tasks in Label
+  Studio and draws and types every line from the ground truth (every character typed is effort);
 - once one is, takes the least certain page from inkloop's page queue and fixes the model's
-  suggestion in Label Studio, then the least certain lines from the line queue and fixes
-  them through inkloop's REST API (the characters changed, by edit distance, are effort).
+  suggestion in Label Studio (redrawing boxes that are off, deleting boxes around nothing,
+  drawing and typing the lines nobody suggested), then the least certain lines from the line
+  queue and fixes them through inkloop's REST API (the characters changed, by edit distance,
+  are effort).
 
-The workers retrain whenever enough new lines are verified and re-rank everything after
-each promotion. Outputs in --out: reviews.csv, timeline.csv, models.csv, summary.json and
-loop.png (validation CER and correction effort against verified lines).
+The workers retrain the recognizer whenever enough new lines are verified and the detector
+whenever enough new pages are checked, and re-rank everything after each promotion. Outputs
+in --out: reviews.csv, timeline.csv, models.csv, summary.json and loop.png (validation CER
+and correction effort against verified lines). The summary says what a person saved: mean
+effort per suggested line over time, the share of suggested boxes redrawn, the share of true
+lines nobody suggested, keystrokes saved against typing everything, and the effort on pages
+pre-annotated by each model version.
 """
 
 from __future__ import annotations
@@ -63,7 +70,8 @@ class Budget:
     pages: int | None          # dataset pages uploaded (None: all)
     reviewed_lines: int        # suggested lines to review after the first promotion; then the run ends
     scratch_pages: int         # at most this many pages typed from scratch while waiting for a model
-    retrain_new_lines: int     # the project's retrain policy
+    retrain_new_lines: int     # the project's retrain policy: the recognizer's threshold
+    retrain_new_pages: int     # and the detector's
     val_percent: int
     test_percent: int          # the loop never uses a test split; 0 keeps every page in play
     min_val_lines: int
@@ -75,20 +83,28 @@ class Budget:
 
 TINY_MODEL = {"height": 32, "channels": [8, 16, 16, 24], "projection": 48, "lstm_hidden": 32, "lstm_layers": 1}
 BUDGETS = {
-    "tiny": Budget(pages=10, reviewed_lines=24, scratch_pages=5, retrain_new_lines=15, val_percent=30, test_percent=0,
+    "tiny": Budget(pages=10, reviewed_lines=24, scratch_pages=5, retrain_new_lines=15, retrain_new_pages=2,
+                   val_percent=30, test_percent=0,
                    min_val_lines=5, lines_per_round=6, seconds_per_line=0.0, timeout_minutes=12,
-                   training={"epochs": {"recognizer": 40},  # enough to beat the empty prediction whatever the seed
-                             "recognizer": {"batch_size": 8, "warmup_steps": 5, "augment": None, "lr": 5e-3,
-                                            "patience": 1000, "model": TINY_MODEL}}),
-    # Runs of 6 minutes without early stopping: shorter runs, or patience counted in epochs of a few
-    # hundred lines, end before the model leaves the all-blank plateau CTC starts on.
-    "small": Budget(pages=None, reviewed_lines=600, scratch_pages=40, retrain_new_lines=120, val_percent=10,
-                    test_percent=0, min_val_lines=20, lines_per_round=10, seconds_per_line=2.5, timeout_minutes=38,
-                    training={"epochs": {"recognizer": 1000}, "max_minutes": {"recognizer": 6},
+                   # Fine-tuning the base models briefly: a verdict either way, in seconds. (Without base models
+                   # the tiny model needs about 40 epochs to beat the empty prediction.)
+                   training={"epochs": {"recognizer": 4, "detector": 1},
+                             "recognizer": {"batch_size": 8, "warmup_steps": 5, "augment": None, "lr": 5e-4,
+                                            "patience": 1000, "model": TINY_MODEL},
+                             "detector": {"train": {"crops_per_page": 1}}}),
+    # Runs of a few minutes without early stopping: the workers fine-tune the promoted models (the base
+    # at first) while the annotator works, a recognizer every 120 new lines, a detector every 8 new pages.
+    "small": Budget(pages=None, reviewed_lines=600, scratch_pages=40, retrain_new_lines=120, retrain_new_pages=8,
+                    val_percent=10, test_percent=0, min_val_lines=20, lines_per_round=10, seconds_per_line=2.5,
+                    timeout_minutes=38,
+                    training={"epochs": {"recognizer": 1000, "detector": 1000},
+                              "max_minutes": {"recognizer": 5, "detector": 3},
                               "recognizer": {"patience": 1000}}),
-    "full": Budget(pages=None, reviewed_lines=2000, scratch_pages=60, retrain_new_lines=200, val_percent=10,
-                   test_percent=0, min_val_lines=20, lines_per_round=10, seconds_per_line=3.0, timeout_minutes=240,
-                   training={"epochs": {"recognizer": 1000}, "max_minutes": {"recognizer": 10},
+    "full": Budget(pages=None, reviewed_lines=2000, scratch_pages=60, retrain_new_lines=200, retrain_new_pages=10,
+                   val_percent=10, test_percent=0, min_val_lines=20, lines_per_round=10, seconds_per_line=3.0,
+                   timeout_minutes=240,
+                   training={"epochs": {"recognizer": 1000, "detector": 1000},
+                             "max_minutes": {"recognizer": 10, "detector": 6},
                              "recognizer": {"patience": 1000}}),
 }
 
@@ -176,13 +192,13 @@ def label_studio_token(url: str, email: str, password: str) -> str:
 # --- the project --------------------------------------------------------------------------------
 
 
-def project_with_pages(stack: Stack, token: str, budget: Budget, images: list[Path]) -> int:
+def project_with_pages(stack: Stack, token: str, budget: Budget, images: list[Path], *, base: bool) -> int:
     headers = {"Authorization": f"Token {token}"}
     created = requests.post(f"{stack.web_url}/api/projects/", headers=headers, timeout=30, json={
-        # The simulated annotator's flow (type pages from scratch until a first promotion) assumes
-        # an empty registry, so the loop still measures the from-scratch path.
-        "name": "loop benchmark", "use_base_models": False,
+        # Without base models the annotator types pages from scratch until a first promotion.
+        "name": "loop benchmark", "use_base_models": base,
         "retrain_auto": True, "retrain_new_lines": budget.retrain_new_lines,
+        "retrain_new_pages": budget.retrain_new_pages,
         "val_percent": budget.val_percent, "test_percent": budget.test_percent})
     created.raise_for_status()
     project_id = created.json()["id"]
@@ -206,6 +222,9 @@ class Loop:
         self.pages_without_prediction = 0
         self.stopped_by = "line budget"
         self.predictions_seen = 0
+        self.prediction_models: set[str] = set()      # the model labels of the predictions the annotator opened
+        self.detector_requested_by_hand = False
+        self.detector_refused = ""
 
     def models(self) -> list[dict]:
         return self.annotator.api("GET", "models/").json()
@@ -264,14 +283,35 @@ class Loop:
         return sum(review.route != "scratch" and review.at >= (self.promoted_at or 0)
                    for review in self.annotator.reviews)
 
+    def runs(self) -> list[dict]:
+        runs = self.annotator.api("GET", "training-runs/", params={"page_size": 200}).json()
+        return runs["results"] if isinstance(runs, dict) else runs
+
+    def settle(self, deadline: float) -> None:
+        """After the review budget: a detector run if the policy started none (a lead's "Retrain now": the
+        pages checked so far may hold no fully verified validation page, which the policy waits for), then
+        every active run to its verdict, so the summary reads what each one came to."""
+        if not any(run["kind"] == "detector" for run in self.runs()):
+            try:
+                self.annotator.api("POST", "training-runs/", json={"kind": "detector"})
+                self.detector_requested_by_hand = True
+            except RuntimeError as refused:        # e.g. no fully verified validation page yet
+                self.detector_refused = str(refused)[:300]
+        while any(run["status"] in ("queued", "running") for run in self.runs()):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(2)
+
     def review_top_page(self) -> int:
         top = self.annotator.queue("page", 1)
         if not top or not top[0]["ls_task_id"]:
             return 0
-        if self.annotator.latest_prediction(top[0], wait=60) is None:
+        prediction = self.annotator.latest_prediction(top[0], wait=60)
+        if prediction is None:
             self.pages_without_prediction += 1
         else:
             self.predictions_seen += 1
+            self.prediction_models.add(prediction.get("model_version") or "")
         return len(self.annotator.annotate_page(top[0]))
 
     def review_top_lines(self) -> int:
@@ -280,6 +320,16 @@ class Loop:
         self.queue_checks.append(confidences == sorted(confidences))
         pages = {page["id"]: page for page in self.annotator.pages()}
         return sum(self.annotator.review_line(line, pages) is not None for line in lines)
+
+
+def _confidence_figures(models: list[dict]) -> dict:
+    """The calibration the latest trained recognizer stored: what the dashboard shows of its confidence."""
+    trained = [m for m in models if m["kind"] == "recognizer" and m["source"] == "trained"]
+    if not trained:
+        return {}
+    figures = (max(trained, key=lambda m: m["number"]).get("metrics") or {}).get("training") or {}
+    return {key: figures.get(key) for key in ("confidence_method", "confidence_ece", "confidence_auroc",
+                                              "ranking_measure")}
 
 
 def _val_cer(model: dict) -> float | str:
@@ -349,6 +399,41 @@ def effort_ratio(reviews: list, promoted_at: float) -> dict:
             "ratio": round(last / first, 4) if first else None}
 
 
+def savings(reviews: list, promoted_at: float, *, window: int = 100) -> dict:
+    """What the suggestions saved a person once a model was in use: the issue's figures, from the reviews.
+
+    effort: characters changed / characters of the true line (1.0 is typing it); a true line on a page
+    with a prediction that no suggestion matched is typed from scratch ("no suggestion").
+    """
+    after = [review for review in reviews if review.at >= promoted_at]
+    suggested = [review for review in after if review.route != "scratch"]
+    missed = [review for review in after if review.route == "scratch" and review.on_predicted_page]
+    true_lines = suggested + missed
+    typed = sum(review.true_chars for review in after)
+    changed = sum(review.changed_chars for review in after)
+    over_time = [{"lines": f"{start + 1}-{start + len(chunk)}", "mean_effort": round(fmean(r.effort for r in chunk), 4)}
+                 for start in range(0, len(suggested), window) for chunk in [suggested[start:start + window]]]
+    by_model: dict[str, list] = {}
+    for review in suggested:
+        by_model.setdefault(review.recognizer or "?", []).append(review)
+    return {
+        "suggested_lines": len(suggested),
+        "mean_effort_suggested": round(fmean(r.effort for r in suggested), 4) if suggested else None,
+        "mean_effort_last_100": round(fmean(r.effort for r in suggested[-100:]), 4) if suggested else None,
+        "mean_effort_first_100": round(fmean(r.effort for r in suggested[:100]), 4) if suggested else None,
+        "effort_over_time": over_time,
+        "boxes_redrawn": sum(r.box_fixed for r in suggested), "boxes_redrawn_share":
+            round(sum(r.box_fixed for r in suggested) / len(suggested), 4) if suggested else None,
+        "true_lines_without_suggestion": len(missed), "true_lines_on_predicted_pages": len(true_lines),
+        "true_lines_without_suggestion_share": round(len(missed) / len(true_lines), 4) if true_lines else None,
+        "keystrokes_typed_from_scratch": typed, "keystrokes_changed": changed,
+        "keystrokes_saved": typed - changed, "keystrokes_saved_share": round(1 - changed / typed, 4) if typed else None,
+        "effort_by_model": {label: {"lines": len(items), "mean_effort": round(fmean(r.effort for r in items), 4),
+                                    "boxes_redrawn_share": round(sum(r.box_fixed for r in items) / len(items), 4)}
+                            for label, items in sorted(by_model.items())},
+    }
+
+
 def write_outputs(out: Path, loop: Loop, summary: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     _csv(out / "reviews.csv", [review.row() for review in loop.annotator.reviews])
@@ -397,8 +482,9 @@ def print_table(loop: Loop, summary: dict) -> None:
     for row in loop.timeline[:: max(1, len(loop.timeline) // 25)] + loop.timeline[-1:]:
         print(f"{row['at'] / 60:7.1f} {row['verified_lines']:9d} {row['reviewed_lines']:9d} {row['recognizer']:>14} "
               f"{row['val_cer']!s:>8} {row['recent_effort']!s:>7}")
-    print(json.dumps({key: summary[key] for key in ("effort", "models_promoted", "lost_annotations", "stuck_runs",
-                                                     "log_errors", "label_studio_log_errors", "minutes")}, indent=2))
+    print(json.dumps({key: summary[key] for key in ("effort", "savings", "models_promoted", "lost_annotations",
+                                                     "stuck_runs", "log_errors", "label_studio_log_errors", "minutes")},
+                     indent=2))
 
 
 # --- main ---------------------------------------------------------------------------------------
@@ -410,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=CREMMA, help="a folder of ALTO/PAGE XML files and their images")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "loop")
     parser.add_argument("--keep-state", action="store_true", help="keep the stack's state directory (logs, database)")
+    parser.add_argument("--no-base", action="store_true", help="start without base models (the from-scratch path)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the stack is stopped, not orphaned
     budget = BUDGETS[args.budget]
@@ -423,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stack up in {time.monotonic() - started:.0f} s: {stack.web_url}, Label Studio {stack.ls_url}",
                   flush=True)
             token = inkloop_token(stack.web_url, stack.admin_password)
-            project_id = project_with_pages(stack, token, budget, [image for _, image in pairs])
+            project_id = project_with_pages(stack, token, budget, [image for _, image in pairs], base=not args.no_base)
             ls_token = label_studio_token(stack.ls_url, f"{ADMIN}@localhost", stack.ls_person_password)
             annotator = Annotator(inkloop_url=stack.web_url, inkloop_token=token, ls_url=stack.ls_url,
                                   ls_token=ls_token, project_id=project_id, truth=truth)
@@ -433,13 +520,23 @@ def main(argv: list[str] | None = None) -> int:
             loop.snapshot("start")
             loop.until_first_model(deadline)
             loop.reviewing(deadline)
+            loop.settle(deadline + 300)
             summary = {
                 "budget": args.budget, "pages": len(pairs), "minutes": round((time.monotonic() - started) / 60, 1),
                 "cpu_cores": os.cpu_count(), "first_promotion_at_minutes": round(loop.promoted_at / 60, 2),
+                "base_models": not args.no_base,
                 "stopped_by": loop.stopped_by, "effort": effort_ratio(annotator.reviews, loop.promoted_at),
+                "savings": savings(annotator.reviews, loop.promoted_at),
                 "reviews_by_route": {route: sum(r.route == route for r in annotator.reviews)
                                      for route in ("scratch", "page", "line")},
                 "models_promoted": [model["label"] for model in loop.models() if model["promoted_at"]],
+                "runs": [{"kind": run["kind"], "status": run["status"], "trigger": run["trigger"],
+                          "model": (run["model_version"] or {}).get("label"), "outcome": run["outcome"],
+                          "verdict": run["verdict"]} for run in reversed(loop.runs())],
+                "detector_requested_by_hand": loop.detector_requested_by_hand,
+                "detector_refused": loop.detector_refused,
+                "trained_recognizer_confidence": _confidence_figures(loop.models()),
+                "prediction_models": sorted(loop.prediction_models),
                 "queue_reads": len(loop.queue_checks),
                 "queue_ordered": all(loop.queue_checks) and bool(loop.queue_checks),
                 "predictions_seen_in_label_studio": loop.predictions_seen,

@@ -1,6 +1,6 @@
 """A project lead sends selected pages to Label Studio from the page grid, in Chromium: the session's real
-workers create the task of a page that has none and re-create one deleted in Label Studio, with the page's
-lines as its annotation, and leave the pages not selected as they were."""
+workers create the task of a page that has none, re-create one deleted in Label Studio with the page's lines
+as its annotation, point a task at its image again, and leave the page not selected as it was."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def ls_task_ids(admin_ls, project) -> set[int]:
 
 def test_the_grid_sends_selected_pages_and_the_workers_create_or_repair_their_tasks(labeling, admin_ls, annotator,
                                                                                    browser, live_server):
-    project, _, pages = project_with_annotator(annotator_email=annotator.email, pages=3)
-    deleted, missing, untouched = sorted(pages, key=lambda page: page.original_name)
+    project, _, pages = project_with_annotator(annotator_email=annotator.email, pages=4)
+    deleted, missing, stale, untouched = sorted(pages, key=lambda page: page.original_name)
     lead = manager_of(project)
     # A person's line, written into the task's annotation; then the task is deleted in Label Studio, which
     # tells inkloop nothing.
@@ -42,8 +42,12 @@ def test_the_grid_sends_selected_pages_and_the_workers_create_or_repair_their_ta
     admin_ls.tasks.delete(id=LabelStudioTask.objects.get(page=missing).ls_task_id)
     LabelStudioTask.objects.filter(page=missing).delete()
     Page.objects.filter(pk=missing.pk).update(ls_task_id=None)
+    # A task whose image link is not its page's (as after an image token rotation that stopped half-way).
+    stale_task = LabelStudioTask.objects.get(page=stale).ls_task_id
+    data = admin_ls.tasks.get(id=stale_task).data
+    admin_ls.tasks.update(id=stale_task, data={**data, "image": data["image"].replace("/image/", "/nowhere/")})
     kept = LabelStudioTask.objects.get(page=untouched).ls_task_id
-    assert ls_task_ids(admin_ls, project) == {kept}
+    assert ls_task_ids(admin_ls, project) == {stale_task, kept}
 
     session = Client()
     session.force_login(lead)
@@ -58,22 +62,25 @@ def test_the_grid_sends_selected_pages_and_the_workers_create_or_repair_their_ta
         expect(send).to_be_disabled()
         tab.get_by_label(f"Select {deleted.original_name}").check()
         tab.get_by_label(f"Select {missing.original_name}").check()
+        tab.get_by_label(f"Select {stale.original_name}").check()
         send.click()
         expect(tab.locator("#grid-announcer")).to_have_text(
-            re.compile(r"^Sent 2 pages to Label Studio: 1 to get a new task, 1 to have its task checked"),
+            re.compile(r"^Sent 3 pages to Label Studio: 1 gets a new task, 2 have their task checked and repaired"),
             timeout=15_000)
     finally:
         context.close()
 
     def both_have_tasks() -> bool:
         tasks = {task.page_id: task.ls_task_id for task in LabelStudioTask.objects.filter(page__in=pages)}
-        return len(tasks) == 3 and tasks[deleted.pk] != gone
+        return len(tasks) == 4 and tasks[deleted.pk] != gone
 
     wait_for(both_have_tasks, timeout=ASYNC_TIMEOUT, what="the selected pages' tasks created")
     tasks = {task.page_id: task.ls_task_id for task in LabelStudioTask.objects.filter(page__in=pages)}
-    assert tasks[untouched.pk] == kept
+    assert (tasks[untouched.pk], tasks[stale.pk]) == (kept, stale_task)
     assert ls_task_ids(admin_ls, project) == set(tasks.values())
-    for page in (deleted, missing):
+    wait_for(lambda: "/nowhere/" not in admin_ls.tasks.get(id=stale_task).data["image"], timeout=ASYNC_TIMEOUT,
+             what="the stale image link repaired")
+    for page in (deleted, missing, stale):
         page.refresh_from_db()
         assert page.ls_task_id == tasks[page.pk]
         data = admin_ls.tasks.get(id=tasks[page.pk]).data

@@ -230,9 +230,11 @@ class LabelStudioSendApi(APIView):
         sent = [{"id": page.pk, "name": page.original_name, "ls_task_id": page.ls_task_id,
                  "action": "check" if page.ls_task_id else "create"} for page in pages]
         new = sum(item["action"] == "create" for item in sent)
-        detail = (f"Sent {len(sent)} page{'' if len(sent) == 1 else 's'} to Label Studio: {new} to get a new task, "
-                  f"{len(sent) - new} to have {'its' if len(sent) - new == 1 else 'their'} task checked and "
-                  "repaired. Reload to see their “In Label Studio” badges.")
+        checked = len(sent) - new
+        detail = (f"Sent {len(sent)} page{'' if len(sent) == 1 else 's'} to Label Studio: "
+                  f"{new} {'gets' if new == 1 else 'get'} a new task, "
+                  f"{checked} {'has its' if checked == 1 else 'have their'} task checked and repaired where needed. "
+                  "Reload to see their “In Label Studio” badges.")
         return Response(LabelStudioSendOut({"detail": detail, "pages": sent}).data, status=status.HTTP_202_ACCEPTED)
 
 

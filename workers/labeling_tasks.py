@@ -9,7 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from labeling.client import LabelStudioUnavailable
-from labeling.services import accounts, catchup, predictions, provisioning, sync, tasks, writeback
+from labeling.services import accounts, catchup, predictions, provisioning, send, sync, tasks, writeback
 from webapp import task_names
 from webapp.corpus.models import Page
 from webapp.projects.models import Project
@@ -34,6 +34,12 @@ def import_page(page_id: int) -> int | None:
     page = Page.objects.filter(pk=page_id).first()
     task = tasks.page_task_import(page=page) if page else None
     return task.ls_task_id if task else None
+
+
+@shared_task(name=task_names.LABELING_SEND_PAGES, **RETRY)
+def send_pages(project_id: int, page_ids: list[int]) -> dict[str, str]:
+    return {str(page_id): outcome for page_id, outcome in send.pages_send(project_id=project_id,
+                                                                          page_ids=page_ids).items()}
 
 
 @shared_task(name=task_names.LABELING_DELETE_TASK, **RETRY)

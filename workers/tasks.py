@@ -30,8 +30,9 @@ def retrain_policy() -> list[int]:
 
 
 @shared_task(name=task_names.PREDICTION_PREANNOTATE)
-def preannotate(project_id: int) -> int:
-    return predictions.project_preannotate(project_id=project_id)
+def preannotate(project_id: int, page_ids: list[int] | None = None) -> int:
+    # page_ids: a selection (POST .../preannotate/ with page_ids); messages without it mean every open page.
+    return predictions.project_preannotate(project_id=project_id, page_ids=page_ids)
 
 
 @shared_task(name=task_names.PREDICTION_JOB)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from labeling.client import is_not_found, label_studio_call
+from labeling.client import is_not_found, label_studio_call, raw_request
 from labeling.config import IMAGE
 from labeling.locks import project_lock
 from labeling.models import LabelStudioProject, LabelStudioTask, new_image_token
@@ -53,6 +53,36 @@ def task_link(*, page: Page, ls_project_id: int, ls_task_id: int) -> LabelStudio
             return task
     except IntegrityError:  # imported concurrently: keep the first, the extra task goes at the next sync
         return LabelStudioTask.objects.filter(page=page).first()
+
+
+def page_task_repair(*, page: Page, link: LabelStudioProject) -> str:
+    """The page's task made whole: created if it has none ("created"), created again if it is gone from
+    Label Studio ("re-created"), its data (the image URL) rewritten when it differs ("repaired"), else
+    "in place". Under the project's lock, as page_task_import. A new task starts empty: its lines and
+    prediction follow through write-back and the prediction push (services.send)."""
+    with project_lock(page.project_id):
+        task = LabelStudioTask.objects.filter(page=page).first()
+        if task is None:
+            page_task_import(page=page)
+            return "created"
+        try:
+            current = raw_request("GET", f"api/tasks/{task.ls_task_id}/", what=f"read task {task.ls_task_id}").json()
+        except Exception as error:
+            if not is_not_found(error):
+                raise
+            current = None
+        if current is None:  # deleted in Label Studio, which tells no one
+            with transaction.atomic():
+                task.delete()
+                Page.objects.filter(pk=page.pk).update(ls_task_id=None)
+            page_task_import(page=page)
+            return "re-created"
+        wanted = task_data(page=page, link=link)
+        if any((current.get("data") or {}).get(key) != value for key, value in wanted.items()):
+            with label_studio_call(f"update task {task.ls_task_id}'s data") as ls:
+                ls.tasks.update(id=task.ls_task_id, data=wanted)
+            return "repaired"
+        return "in place"
 
 
 def task_delete(*, ls_task_id: int) -> None:

@@ -177,3 +177,104 @@ def test_a_stale_edit_shows_the_other_version_and_overwrites_nothing(page, proje
     expect(conflict).to_be_hidden()
     expect(field).to_have_value("ma version")
     assert (stored(line.pk).text, stored(line.pk).version) == ("ma version", line.version + 2)
+
+
+def shape(line: Line) -> tuple:
+    return line.bbox, line.text, line.polygon, line.baseline
+
+
+def on_screen(page, a: list[int], b: list[int], along: float) -> tuple[float, float]:
+    """Where the page point `along` the way from `a` to `b` is on the screen (a thin segment has no box to click)."""
+    x, y = a[0] + (b[0] - a[0]) * along, a[1] + (b[1] - a[1]) * along
+    return tuple(page.evaluate("([x, y]) => { const svg = document.getElementById('editor-svg');"
+                               " const p = new DOMPoint(x, y).matrixTransform(svg.getScreenCTM());"
+                               " return [p.x, p.y]; }", [x, y]))
+
+
+def test_points_merges_and_splits_are_edited_and_undone_through_the_versioned_api(page, project, log_in):
+    first_page = Page.objects.filter(project=project).order_by("id").first()
+    one, two, three = Line.objects.filter(page=first_page).order_by("order", "id")[:3]
+    # A plain quadrilateral inside the first line's box, and a baseline of two points: each point is known.
+    x0, y0, x1, y1 = one.bbox
+    quad = [[x0 + 10, y0 + 4], [x1 - 10, y0 + 4], [x1 - 10, y1 - 4], [x0 + 10, y1 - 4]]
+    Line.objects.filter(pk=one.pk).update(polygon=quad, baseline=[[x0 + 10, y1 - 8], [x1 - 10, y1 - 8]])
+    one.refresh_from_db()
+    log_in(page, manager_of(project))
+    page.goto(editor_url(first_page))
+    announcer = page.locator("#page-announcer")
+    svg = page.locator("#editor-svg")
+
+    page.locator(f"rect.box[data-line='{one.pk}']").click()
+    page.get_by_role("button", name="Zoom in").click()
+    expect(page.locator("circle.point.polygon")).to_have_count(4)
+
+    # Double-click the polygon's top edge a third of the way along: a point there, in one versioned PATCH.
+    page.mouse.dblclick(*on_screen(page, quad[0], quad[1], 1 / 3))
+    expect(announcer).to_have_text("Line 1: new polygon point saved.")
+    added = stored(one.pk)
+    assert len(added.polygon) == 5 and added.polygon[0] == quad[0] and added.polygon[2:] == quad[1:]
+    assert abs(added.polygon[1][1] - quad[0][1]) <= 1 and quad[0][0] < added.polygon[1][0] < quad[1][0]
+    assert added.version == one.version + 1
+
+    # Alt-click a corner: it goes. A baseline of two points keeps them, and says so.
+    page.locator("circle.point.polygon[data-index='0']").click(modifiers=["Alt"])
+    expect(announcer).to_have_text("Line 1: removal of a polygon point saved.")
+    assert stored(one.pk).polygon == added.polygon[1:]
+    page.locator("circle.point.baseline[data-index='1']").dblclick()
+    expect(announcer).to_have_text("Line 1: a baseline keeps at least 2 points; drag this one instead.")
+    page.mouse.dblclick(*on_screen(page, *stored(one.pk).baseline, 1 / 3))
+    expect(announcer).to_have_text("Line 1: new baseline point saved.")
+    assert len(stored(one.pk).baseline) == 3 and stored(one.pk).version == one.version + 3
+
+    # Undo from the keyboard, one edit at a time, each a new versioned write.
+    svg.focus()
+    for undone in ("new baseline point", "removal of a polygon point", "new polygon point"):
+        page.keyboard.press("Control+z")
+        expect(announcer).to_have_text(f"Undone: {undone} of Line 1.")
+    assert shape(stored(one.pk)) == shape(one) and stored(one.pk).version == one.version + 6
+
+    # A merge, undone: the first line's own box, text, polygon and baseline, and the second line again, in place.
+    page.locator(f"#line-{two.pk}").get_by_role("button", name="Merge with next").click()
+    expect(announcer).to_have_text("Lines 2 and 3 merged into line 2.")
+    assert not Line.objects.filter(pk=three.pk).exists() and stored(two.pk).text == f"{two.text} {three.text}"
+    svg.focus()
+    page.keyboard.press("Control+z")
+    expect(announcer).to_have_text("Undone: merge of Lines 2 and 3.", timeout=40_000)
+    order = list(Line.objects.filter(page=first_page).order_by("order", "id"))
+    assert [line.pk for line in order[:2]] == [one.pk, two.pk]
+    assert shape(order[1]) == shape(two) and shape(order[2]) == shape(three)
+    three = order[2]
+
+    # A split at the text cursor, undone: the parts merged back, and the polygon the split dropped restored.
+    two = stored(two.pk)
+    field = page.locator(f"#text-{two.pk}")
+    cut = two.text.index(" ", len(two.text) // 3)
+    field.focus()
+    field.evaluate("(input, at) => input.setSelectionRange(at, at)", cut)
+    page.locator(f"#line-{two.pk}").get_by_role("button", name="Split at cursor").click()
+    expect(announcer).to_have_text("Line 2 split in two.", timeout=40_000)
+    right = Line.objects.filter(page=first_page).exclude(pk__in=[line.pk for line in order]).get()
+    assert (stored(two.pk).text, right.text) == (two.text[:cut].strip(), two.text[cut:].strip())
+    page.get_by_role("button", name="Undo: split of Line 2").click()
+    expect(announcer).to_have_text("Undone: split of Line 2.", timeout=40_000)
+    assert shape(stored(two.pk)) == shape(two) and not Line.objects.filter(pk=right.pk).exists()
+
+    # Undoing a merge after someone else changed the line: their version is shown, nothing of theirs is lost,
+    # and the undo goes on top of it only when chosen.
+    page.locator(f"#line-{two.pk}").get_by_role("button", name="Merge with next").click()
+    expect(announcer).to_have_text("Lines 2 and 3 merged into line 2.")
+    merged = stored(two.pk)
+    api = APIClient()
+    api.force_authenticate(add_member(project, "colleague", "annotator"))
+    assert api.patch(f"/api/projects/{project.pk}/lines/{two.pk}/", {"version": merged.version,
+                     "text": "relu par un collègue"}, format="json").status_code == 200
+    svg.focus()
+    page.keyboard.press("Control+z")
+    expect(page.locator("#conflict")).to_be_visible()
+    expect(page.locator("#conflict-theirs")).to_contain_text("relu par un collègue")
+    assert stored(two.pk).text == "relu par un collègue"
+    assert not Line.objects.filter(page=first_page, text=three.text).exists()
+    page.get_by_role("button", name="Apply my edit to their version").click()
+    expect(announcer).to_have_text("Undone: merge of Lines 2 and 3.", timeout=40_000)
+    order = list(Line.objects.filter(page=first_page).order_by("order", "id"))
+    assert shape(order[1]) == shape(two) and shape(order[2]) == shape(three)

@@ -13,7 +13,10 @@ from playwright.sync_api import expect
 
 from ml.data.layout import pair_layouts_with_images
 from tests.workers.factories import CREMMA, manager_of
+from webapp import task_names
 from webapp.corpus.models import Line, Page, PageStatus, Split
+from webapp.outbox.models import OutboxMessage
+from webapp.training.models import ModelStatus, ModelVersion
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,6 +107,31 @@ def test_grid_filters_paging_bulk_delete_search_and_export(page, review_project,
     line_id = target.split("#line-")[1]
     expect(page).to_have_url(re.compile(rf"#line-{line_id}$"))
     expect(page.locator(f"#line-{line_id}")).to_be_visible()
+
+
+def test_pre_annotate_selected_shows_the_apis_answer(page, review_project, log_in):
+    project, _ = review_project(pages=2)  # one page of verified lines, one of model suggestions
+    verified, suggested = Page.objects.filter(project=project).order_by("id")
+    log_in(page, manager_of(project))
+    page.goto(f"/projects/{project.pk}/pages/")
+    announcer = page.locator("#grid-announcer")
+    button = page.get_by_role("button", name="Pre-annotate selected")
+    expect(button).to_be_disabled()
+    page.get_by_label(f"Select {verified.original_name}").check()
+    page.get_by_label(f"Select {suggested.original_name}").check()
+
+    button.click()  # the project opted out of the base models and promoted none
+    expect(announcer).to_have_text(re.compile(r"^Not queued: This project has no promoted recognizer yet"))
+
+    ModelVersion.objects.create(project=project, kind="recognizer", number=1, checkpoint="v1.pt",
+                                checkpoint_sha256="1" * 64, status=ModelStatus.PROMOTED)
+    button.click()
+    expect(announcer).to_have_text(
+        f"Pre-annotation queued for 1 page. Skipped: {verified.original_name} (a person verified lines on it, and "
+        "pre-annotation never replaces people's lines). The grid shows the new lines once it has run; reload to "
+        "see them.")
+    assert list(OutboxMessage.objects.filter(task_name=task_names.PREDICTION_PREANNOTATE).values_list(
+        "args", flat=True)) == [[project.pk, [suggested.pk]]]
 
 
 def test_upload_reports_each_file(page, review_project, log_in, screenshot):

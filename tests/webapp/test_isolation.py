@@ -65,6 +65,8 @@ def _requests(w):
         ("get", f"/api/projects/{b}/models/", None),
         ("get", f"/api/projects/{b}/search/?q=secret", None),
         ("get", f"/api/projects/{b}/export/?format=alto", None),
+        ("post", f"/api/projects/{b}/preannotate/", {"page_ids": [page]}),
+        ("post", f"/api/projects/{b}/send-to-label-studio/", {"page_ids": [page]}),
     ]
 
 

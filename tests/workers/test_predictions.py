@@ -14,9 +14,12 @@ from ml.detection.geometry import box_iou_matrix
 from ml.recognition.tiny import TINY_TEXTS
 from tests.workers.cluster import wait_for
 from tests.workers.confident_model import KNOWN_LINES, build_confident_recognizer, garbled, known_page
-from webapp.corpus.models import Line, PageStatus
+from webapp.corpus.lines import LineData
+from webapp.corpus.models import Line, Page, PageStatus
+from webapp.corpus.services import line_create
 from webapp.predictions.models import Prediction
 from webapp.projects.services import project_create
+from webapp.training.models import ModelStatus, ModelVersion
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -130,6 +133,34 @@ def test_preannotation_stores_model_lines_and_the_queue_puts_a_garbled_line_firs
     assert first["id"] not in [item["id"] for item in
                                client.get(f"/api/projects/{project.pk}/queue/?level=line").json()["results"]]
     assert client.get(f"/api/projects/{project.pk}/queue/?level=page").json()["count"] == 0
+
+
+def test_preannotating_a_selection_writes_its_open_pages_only_and_never_over_a_persons_lines(workers, client, lead,
+                                                                                          tiny_models):
+    project = project_create(creator=lead, name="selection", use_base_models=False)
+    uploads = [SimpleUploadedFile(f"p{i}.png", synthetic_page(TINY_TEXTS, seed=20 + i)[0]) for i in range(3)]
+    assert client.post(f"/api/projects/{project.pk}/pages/", {"files": uploads}, format="multipart").status_code == 201
+    left_alone, verified, selected = Page.objects.filter(project=project).order_by("id")
+    theirs = line_create(page=verified, user=lead, data=LineData(bbox=(5, 5, 120, 40), text="écrit par une personne"))
+    url = f"/api/projects/{project.pk}/preannotate/"
+    refused = client.post(url, {"page_ids": [selected.pk]}, format="json")
+    assert refused.status_code == 409 and "no promoted recognizer" in refused.json()["detail"]
+
+    # Promoted in the registry directly: a promotion through the API would itself ask for every open page.
+    version = upload_model(client, project, tiny_models["recognizer"], promote=False)
+    ModelVersion.objects.filter(pk=version["id"]).update(status=ModelStatus.PROMOTED)
+    answer = client.post(url, {"page_ids": [verified.pk, selected.pk]}, format="json")
+    assert answer.status_code == 202, answer.json()
+    assert answer.json()["page_ids"] == [selected.pk]
+    assert [item["id"] for item in answer.json()["skipped"]] == [verified.pk]
+
+    # The worker goes through pages in id order: had it taken every open page, `left_alone` would come first.
+    wait_for(lambda: Prediction.objects.filter(page=selected).exists(), timeout=90, what="pre-annotation")
+    assert Line.objects.filter(page=selected, source="model").exists()
+    assert not Prediction.objects.filter(page__in=[left_alone, verified]).exists()
+    assert not Line.objects.filter(page=left_alone).exists()
+    assert list(Line.objects.filter(page=verified).values_list("id", "text", "version")) == [
+        (theirs.pk, theirs.text, theirs.version)]
 
 
 def test_the_random_strategy_is_a_fixed_shuffle_of_the_same_lines(workers, client, lead, tiny_models):

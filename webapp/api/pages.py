@@ -14,8 +14,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from webapp.api.json_types import QueryParams
-from webapp.api.schema import PAGE_PARAMETERS, StrictPageNumberPagination, paginated
+from webapp.api.json_types import QueryParams, StrictJsonTypes
+from webapp.api.schema import PAGE_PARAMETERS, ErrorOut, StrictPageNumberPagination, paginated
 from webapp.api.serializers import ImportOut, PageOut, PageUploadIn, PageUploadOut, SearchHitOut
 from webapp.corpus import selectors, services, transfer
 from webapp.corpus.models import Page, PageStatus, Split
@@ -187,15 +187,55 @@ class ProjectExportApi(APIView):
                    responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id, min_role=Role.MANAGER)
-        pages = selectors.page_list(project=project)
         ids = selected_page_ids(request.query_params.get("pages"))
-        if ids is not None:
-            pages = pages.filter(pk__in=ids)
-        pages = list(pages)
-        missing = set(ids or []) - {page.pk for page in pages}
-        if missing:
-            raise ValidationError({"pages": f"No such pages in this project: {sorted(missing)[:20]}."})
+        pages = (list(selectors.page_list(project=project)) if ids is None
+                 else selectors.access_pages(project=project, page_ids=ids, field="pages"))
         return export_response(pages, fmt=request.query_params.get("format", "alto"), filename=f"project-{project.pk}")
+
+
+class PageIdsIn(StrictJsonTypes, serializers.Serializer):
+    page_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False, max_length=10_000,
+                                     help_text="Pages of this project (a selection); an unknown id is a 400.")
+
+
+class SentPageOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    ls_task_id = serializers.IntegerField(allow_null=True, help_text="Its Label Studio task when sent, if any.")
+    action = serializers.ChoiceField(choices=["create", "check"], help_text=(
+        "create: the page has no task yet; check: its task is re-created if it is gone from Label Studio, and "
+        "its image link, lines and latest pre-annotation are brought up to date there."))
+
+
+class LabelStudioSendOut(serializers.Serializer):
+    detail = serializers.CharField(help_text="What was sent, in words.")
+    pages = SentPageOut(many=True)
+
+
+class LabelStudioSendApi(APIView):
+    @extend_schema(request=PageIdsIn, responses={202: LabelStudioSendOut, 409: ErrorOut},
+                   description="Send the selected pages to Label Studio: a worker creates the task of each page "
+                               "that has none, re-creates one deleted there, and brings its image link, lines and "
+                               "latest pre-annotation up to date (retrying while Label Studio is down). 409 when "
+                               "this server has no Label Studio.")
+    def post(self, request, project_id: int):
+        project = access_project(user=request.user, project_id=project_id, min_role=Role.REVIEWER)
+        data = PageIdsIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        pages = selectors.access_pages(project=project, page_ids=data.validated_data["page_ids"])
+        try:
+            services.pages_label_studio_send(project=project, pages=pages)
+        except services.LabelStudioOff as off:
+            return Response({"detail": str(off)}, status=status.HTTP_409_CONFLICT)
+        sent = [{"id": page.pk, "name": page.original_name, "ls_task_id": page.ls_task_id,
+                 "action": "check" if page.ls_task_id else "create"} for page in pages]
+        new = sum(item["action"] == "create" for item in sent)
+        checked = len(sent) - new
+        detail = (f"Sent {len(sent)} page{'' if len(sent) == 1 else 's'} to Label Studio: "
+                  f"{new} {'gets' if new == 1 else 'get'} a new task, "
+                  f"{checked} {'has its' if checked == 1 else 'have their'} task checked and repaired where needed. "
+                  "Reload to see their “In Label Studio” badges.")
+        return Response(LabelStudioSendOut({"detail": detail, "pages": sent}).data, status=status.HTTP_202_ACCEPTED)
 
 
 class PageExportApi(APIView):

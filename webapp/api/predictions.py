@@ -7,9 +7,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from webapp.api.json_types import StrictJsonTypes
 from webapp.api.pages import read_uploads
 from webapp.api.schema import PAGE_PARAMETERS, StrictPageNumberPagination, ErrorOut, paginated
 from webapp.api.serializers import FalseDetectionOut, LineOut, PageOut
+from webapp.corpus import selectors as corpus_selectors
 from webapp.corpus.services import ingest_limits
 from webapp.ingest import ingest_upload, open_checked_image
 from webapp.predictions import selectors, services
@@ -135,13 +137,60 @@ class PredictionJobDetailApi(APIView):
         return Response(PredictionJobOut(job).data)
 
 
+class SkippedPageOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class PreannotateOut(serializers.Serializer):
+    detail = serializers.CharField(help_text="What was queued, or why nothing was, in words.")
+    pages_queued = serializers.IntegerField(required=False, help_text="Pages the models may write to.")
+    page_ids = serializers.ListField(child=serializers.IntegerField(), allow_null=True, required=False,
+                                     help_text="Those pages, for a selection; null for every page nobody verified.")
+    skipped = SkippedPageOut(many=True, required=False,
+                             help_text="Selected pages left as they are, each with the reason.")
+
+
+def skipped_out(skipped) -> list[dict]:
+    return [{"id": page.pk, "name": page.original_name, "reason": reason} for page, reason in skipped]
+
+
 class PreannotateApi(APIView):
-    @extend_schema(request=None, responses={202: dict},
-                   description="Pre-annotate the pages nobody verified yet with the promoted models.")
+    class PreannotateIn(StrictJsonTypes, serializers.Serializer):
+        page_ids = serializers.ListField(
+            child=serializers.IntegerField(), required=False, allow_empty=False, max_length=10_000,
+            help_text="Only these pages of the project (a selection); without it, every page nobody verified.")
+
+    @extend_schema(request=PreannotateIn, responses={202: PreannotateOut, 409: PreannotateOut},
+                   description="Pre-annotate with the promoted models the pages nobody verified yet, or the "
+                               "selected `page_ids` (all pages of this project: an unknown id is a 400). Pages "
+                               "holding a line a person verified are never pre-annotated: a selected one is named "
+                               "in `skipped`. 409 when the project has no promoted recognizer, or when every "
+                               "selected page was skipped.")
     def post(self, request, project_id: int):
         project = access_project(user=request.user, project_id=project_id, min_role=Role.REVIEWER)
-        services.preannotation_request(project=project)
-        return Response({"detail": "Pre-annotation queued."}, status=status.HTTP_202_ACCEPTED)
+        data = self.PreannotateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        page_ids = data.validated_data.get("page_ids")
+        pages = corpus_selectors.access_pages(project=project, page_ids=page_ids) if page_ids is not None else None
+        try:
+            queued = services.preannotation_request(project=project, pages=pages)
+        except services.NoModelYet as missing:
+            return Response({"detail": str(missing)}, status=status.HTTP_409_CONFLICT)
+        except services.NothingToPreannotate as nothing:
+            return Response(PreannotateOut({"detail": str(nothing), "pages_queued": 0, "page_ids": [],
+                                            "skipped": skipped_out(nothing.skipped)}).data,
+                            status=status.HTTP_409_CONFLICT)
+        count = f"{queued.pages_queued} page{'' if queued.pages_queued == 1 else 's'}"
+        detail = (f"Pre-annotation queued for {count}." if pages is not None
+                  else f"Pre-annotation queued for the pages nobody verified ({count} now).")
+        if queued.skipped:
+            detail += " Skipped: " + "; ".join(f"{page.original_name} ({reason})" for page, reason in queued.skipped)
+            detail += "."
+        return Response(PreannotateOut({"detail": detail, "pages_queued": queued.pages_queued,
+                                        "page_ids": queued.page_ids, "skipped": skipped_out(queued.skipped)}).data,
+                        status=status.HTTP_202_ACCEPTED)
 
 
 class FalseDetectionListApi(APIView):

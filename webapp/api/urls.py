@@ -29,6 +29,8 @@ urlpatterns = [
     path("projects/<int:project_id>/lines/<int:line_id>/merge/", lines.LineMergeApi.as_view(), name="line-merge"),
     path("projects/<int:project_id>/lines/<int:line_id>/split/", lines.LineSplitApi.as_view(), name="line-split"),
     path("projects/<int:project_id>/import/", pages.LayoutImportApi.as_view(), name="layout-import"),
+    path("projects/<int:project_id>/send-to-label-studio/", pages.LabelStudioSendApi.as_view(),
+         name="label-studio-send"),
     path("projects/<int:project_id>/export/", pages.ProjectExportApi.as_view(), name="project-export"),
     path("projects/<int:project_id>/search/", pages.SearchApi.as_view(), name="search"),
     path("projects/<int:project_id>/training-runs/", training.TrainingRunListApi.as_view(), name="training-run-list"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.postgres.search import TrigramWordSimilarity
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from PIL import Image
@@ -43,6 +44,17 @@ def access_page(*, project: Project, page_id: int) -> Page:
     if page is None:
         raise Http404("No such page in this project.")
     return page
+
+
+def access_pages(*, project: Project, page_ids: list[int], field: str = "page_ids") -> list[Page]:
+    """The pages of `project` with these ids, in id order. An id that is no page of the project (unknown, or
+    another project's: the two are not told apart) is refused with a 400 naming it, never skipped."""
+    pages = list(Page.objects.filter(project=project, pk__in=page_ids).order_by("id"))
+    missing = sorted(set(page_ids) - {page.pk for page in pages})
+    if missing:
+        shown = ", ".join(str(page_id) for page_id in missing[:20]) + (", ..." if len(missing) > 20 else "")
+        raise ValidationError({field: f"No such pages in this project: {shown}."})
+    return pages
 
 
 def access_line(*, project: Project, line_id: int) -> Line:

@@ -29,11 +29,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from webapp import task_names
 from webapp.corpus.lines import LineData, clean_line
 from webapp.corpus.models import (Line, LineRevision, LineSource, Page, PageStatus, RevisionAction,
                                   page_thumbnail_path, split_for_group)
 from webapp.ingest import IngestLimits, PageImage, ingest_upload
 from webapp.projects.models import Project
+from webapp.queueing import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +303,20 @@ def pages_delete(*, pages: Iterable[Page]) -> None:
     with transaction.atomic():
         Page.objects.filter(pk__in=[page.pk for page in pages]).delete()
         transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+
+
+class LabelStudioOff(Exception):
+    """This server has no Label Studio (LABEL_STUDIO_URL is unset), so there is nowhere to send pages."""
+
+
+def pages_label_studio_send(*, project: Project, pages: Sequence[Page]) -> None:
+    """Ask the Label Studio adapter to create or repair the tasks of `pages` (pages of `project`), once the
+    caller's transaction commits. webapp never imports labeling: it asks by task name, and the adapter's
+    worker does the work (labeling.services.tasks.pages_send), retrying while Label Studio is down."""
+    if not settings.LABEL_STUDIO_URL:
+        raise LabelStudioOff("This server has no Label Studio (LABEL_STUDIO_URL is unset): there is nowhere to "
+                             "send pages.")
+    enqueue_on_commit(task_names.LABELING_SEND_PAGES, project.pk, [page.pk for page in pages])
 
 
 def page_status_refresh(*, page: Page) -> None:

@@ -45,6 +45,10 @@ class NoModelYet(Exception):
     """The project has no promoted recognizer, so there is nothing to predict with."""
 
 
+NO_MODEL = ("This project has no promoted recognizer yet (it did not start from the base models, or none was "
+            "promoted): verify some lines and train one, or upload one.")
+
+
 @dataclass(frozen=True)
 class LoadedModels:
     predictor: Predictor
@@ -67,7 +71,7 @@ def promoted_models(*, project: Project) -> LoadedModels:
                 ModelVersion.objects.filter(project=project, status=ModelStatus.PROMOTED)}
     recognizer = promoted.get(ModelKind.RECOGNIZER)
     if recognizer is None:
-        raise NoModelYet("This project has no promoted recognizer yet: verify some lines and train one.")
+        raise NoModelYet(NO_MODEL)
     detector = promoted.get(ModelKind.DETECTOR)
     key = (detector.pk if detector else None, recognizer.pk)
     with _loading:
@@ -98,30 +102,70 @@ def page_score(lines: Sequence[PredictedLine]) -> float | None:
 
 # Pre-annotation -----------------------------------------------------------------------------------
 
+VERIFIED_PAGE = "a person verified lines on it, and pre-annotation never replaces people's lines"
 
-def preannotation_request(*, project: Project) -> None:
-    enqueue_on_commit(task_names.PREDICTION_PREANNOTATE, project.pk, queue=GPU_QUEUE)
+
+@dataclass(frozen=True)
+class PreannotationRequest:
+    pages_queued: int                   # pages open to the models when asked
+    page_ids: list[int] | None          # those pages, for a selection (None: every page nobody verified)
+    skipped: list[tuple[Page, str]]     # pages of the selection left as they are, and why
+
+
+class NothingToPreannotate(Exception):
+    """Every selected page holds lines a person verified: there is nothing pre-annotation may write."""
+
+    def __init__(self, skipped: list[tuple[Page, str]]):
+        self.skipped = skipped
+        names = ", ".join(page.original_name for page, _ in skipped[:10]) + (", ..." if len(skipped) > 10 else "")
+        super().__init__(f"On every selected page ({names}) {VERIFIED_PAGE}.")
+
+
+def preannotation_request(*, project: Project, pages: Sequence[Page] | None = None) -> PreannotationRequest:
+    """Queue pre-annotation of `pages` (pages of `project`), or of every page nobody verified when None.
+
+    Raises NoModelYet when the project has no promoted recognizer (a project may start without the base
+    models), and NothingToPreannotate when every selected page holds a person's verified line. Selected
+    pages with verified lines are skipped and named; the worker checks again under the page's lock
+    (page_model_lines_replace), since a person may verify a line after this answer."""
+    if not ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER,
+                                       status=ModelStatus.PROMOTED).exists():
+        raise NoModelYet(NO_MODEL)
+    open_pages = pages_to_preannotate(project=project)
+    if pages is None:
+        enqueue_on_commit(task_names.PREDICTION_PREANNOTATE, project.pk, queue=GPU_QUEUE)
+        return PreannotationRequest(pages_queued=open_pages.count(), page_ids=None, skipped=[])
+    open_ids = set(open_pages.filter(pk__in=[page.pk for page in pages]).values_list("pk", flat=True))
+    skipped = [(page, VERIFIED_PAGE) for page in pages if page.pk not in open_ids]
+    if not open_ids:
+        raise NothingToPreannotate(skipped)
+    page_ids = sorted(open_ids)
+    enqueue_on_commit(task_names.PREDICTION_PREANNOTATE, project.pk, page_ids, queue=GPU_QUEUE)
+    return PreannotationRequest(pages_queued=len(page_ids), page_ids=page_ids, skipped=skipped)
 
 
 def preannotation_request_if_ready(*, project: Project) -> bool:
     """Ask for pre-annotation when the project has a promoted recognizer to do it with."""
-    promoted = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER, status=ModelStatus.PROMOTED)
-    if not promoted.exists():
+    try:
+        preannotation_request(project=project)
+    except NoModelYet:
         return False
-    preannotation_request(project=project)
     return True
 
 
-def project_preannotate(*, project_id: int) -> int:
-    """Predict every page with no human-verified line; returns the pages written. Idempotent: a page
-    already predicted by these exact models is skipped."""
+def project_preannotate(*, project_id: int, page_ids: Sequence[int] | None = None) -> int:
+    """Predict every page with no human-verified line (of `page_ids` only, when given); returns the pages
+    written. Idempotent: a page already predicted by these exact models is skipped."""
     project = Project.objects.get(pk=project_id)
     try:
         models = promoted_models(project=project)
     except NoModelYet:
         return 0
     written = 0
-    for page in pages_to_preannotate(project=project):
+    pages = pages_to_preannotate(project=project)
+    if page_ids is not None:
+        pages = pages.filter(pk__in=page_ids)
+    for page in pages:
         if page.predictions.order_by("-id").values_list("model_label", flat=True).first() == models.label:
             continue  # already predicted by exactly these models
         lines = models.predictor.predict(page_image(page))
@@ -131,6 +175,8 @@ def project_preannotate(*, project_id: int) -> int:
 
 
 def pages_to_preannotate(*, project: Project):
+    """Pages without a line a person verified (the status says so: page_status_refresh), which the
+    models may fill or replace."""
     return Page.objects.filter(project=project, status__in=[PageStatus.NEW, PageStatus.PREDICTED]).order_by("id")
 
 
@@ -179,7 +225,7 @@ def prediction_job_create(*, project: Project, user: AbstractBaseUser, images: S
     promoted_models_exist = ModelVersion.objects.filter(project=project, kind=ModelKind.RECOGNIZER,
                                                         status=ModelStatus.PROMOTED).exists()
     if not promoted_models_exist:
-        raise NoModelYet("This project has no promoted recognizer yet: verify some lines and train one.")
+        raise NoModelYet(NO_MODEL)
     saved = []
     committed: list[bool] = []
     try:

@@ -1,7 +1,8 @@
 """The page grid (thumbnails, filters, sort, selection for bulk actions), page thumbnails and the search page.
 
-Reads only: deleting, pre-annotating, uploading and exporting go through the REST API from pages.js and
-upload.js, so the browser and API clients share one write path and see the same validation messages.
+Reads only: deleting, pre-annotating, sending to Label Studio, uploading and exporting go through the REST API
+from pages.js and upload.js, so the browser and API clients share one write path and see the same validation
+messages.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ class GridFilters(forms.Form):
 
 def _grid_roles(project) -> dict:
     rank = Role.rank(project.caller_role)
-    return {"can_preannotate": rank >= Role.rank(Role.REVIEWER), "can_manage": rank >= Role.rank(Role.MANAGER)}
+    # Sending to Label Studio is offered where this server has one (the API refuses it otherwise).
+    return {"can_preannotate": rank >= Role.rank(Role.REVIEWER), "can_manage": rank >= Role.rank(Role.MANAGER),
+            "can_send": rank >= Role.rank(Role.REVIEWER) and bool(settings.LABEL_STUDIO_URL)}
 
 
 @login_required

@@ -1,7 +1,7 @@
-// Page editor: zoom and pan over the page image, draw, move and resize line boxes, drag polygon and baseline
-// points, edit text in place, reading order, merge, split, delete and undo. Every write goes through the REST
-// API (webapp/api/lines.py) with the version the browser read; a 409 shows the other person's version, which
-// stays unless the person here chooses to apply their edit on top of it.
+// Page editor: zoom and pan over the page image, draw, move and resize line boxes, drag, add and remove polygon
+// and baseline points, edit text in place, reading order, merge, split, delete and undo (merges and splits
+// included). Every write goes through the REST API (webapp/api/lines.py) with the version the browser read; a
+// 409 shows the other person's version, which stays unless the person here chooses to apply their edit on top.
 "use strict";
 
 (function () {
@@ -114,9 +114,21 @@
     const xm = (x0 + x1) / 2, ym = (y0 + y1) / 2;
     const spots = {nw: [x0, y0], n: [xm, y0], ne: [x1, y0], e: [x1, ym], se: [x1, y1], s: [xm, y1], sw: [x0, y1],
                    w: [x0, ym]};
-    const shapes = Object.entries(spots).map(([name, [x, y]]) => svgElement("rect", {
+    // Segments of the polygon (closed) and the baseline, wide enough to hit, where a double-click or Alt-click
+    // adds a point; under the handles and points, so those stay where they can be grabbed.
+    const shapes = [];
+    for (const kind of ["polygon", "baseline"]) {
+      const points = line[kind] || [];
+      const segments = kind === "polygon" && points.length > 2 ? points.length : points.length - 1;
+      for (let index = 0; index < segments; index += 1) {
+        const [ax, ay] = points[index], [bx, by] = points[(index + 1) % points.length];
+        shapes.push(svgElement("line", {class: `segment ${kind}`, "data-segment": kind, "data-index": index,
+                                        x1: ax, y1: ay, x2: bx, y2: by, "stroke-width": size}));
+      }
+    }
+    shapes.push(...Object.entries(spots).map(([name, [x, y]]) => svgElement("rect", {
       class: `handle handle-${name}`, "data-handle": name, x: x - size / 2, y: y - size / 2, width: size,
-      height: size}));
+      height: size})));
     for (const kind of ["polygon", "baseline"]) {
       (line[kind] || []).forEach(([x, y], index) => shapes.push(svgElement("circle", {
         class: `point ${kind}`, "data-kind": kind, "data-index": index, cx: x, cy: y, r: size / 2})));
@@ -376,6 +388,9 @@
     if (result.ok) { lines = result.body; render(lines.map((line) => line.id)); }
   }
 
+  const shape = (line) => ({bbox: line.bbox, text: line.text, polygon: line.polygon, baseline: line.baseline});
+  const sameShape = (a, b) => JSON.stringify(shape(a)) === JSON.stringify(shape(b));
+
   async function mergeWithNext(id) {
     const index = number(id) - 1, line = lines[index], other = lines[index + 1];
     if (!other) return;
@@ -383,13 +398,34 @@
       version: line.version, other: {id: other.id, version: other.version}});
     if (result.ok) {
       await reload();
-      say(`Lines ${index + 1} and ${index + 2} merged into line ${index + 1} (their history is kept; undo does not reach across a merge).`);
+      const label = `merge of Lines ${index + 1} and ${index + 2}`;
+      pushUndo(label, () => unmerge(result.body.id, shape(line), shape(other), index + 1, label));
+      say(`Lines ${index + 1} and ${index + 2} merged into line ${index + 1}.`);
       focusText(result.body.id);
     } else if (result.status === 409) {
       showConflict(result.body.current, "merge the two lines", () => mergeWithNext(id));
     } else {
       failed(result, `Line ${index + 1}`);
     }
+  }
+
+  // Undo of a merge: the merged line gets back its own box, text, polygon and baseline (a versioned PATCH: a
+  // 409 shows the other person's version, and applying the undo on top of it tries again), then the line the
+  // merge removed is made again at its place.
+  async function unmerge(id, before, removed, at, label) {
+    const line = byId(id);
+    if (!line) { say("That line is no longer on this page.", "error"); return false; }
+    const result = await inkloop.request("PATCH", lineUrl(id), {version: line.version, ...before});
+    if (result.status === 409) {
+      showConflict(result.body.current, `undo the ${label}: back to “${before.text}” and “${removed.text}”`,
+        async () => { if (await unmerge(id, before, removed, at, label)) say(`Undone: ${label}.`); });
+      return false;
+    }
+    if (!result.ok) { failed(result, `Line ${number(id)}`); return false; }
+    replaceLine(result.body);
+    render([id]);
+    return Boolean(await create(removed.bbox, {text: removed.text, polygon: removed.polygon,
+                                               baseline: removed.baseline, at, undoable: false}));
   }
 
   async function split(id) {
@@ -407,14 +443,71 @@
     const result = await inkloop.request("POST", `${lineUrl(id)}split/`, {
       version: line.version, x, text_before: before, text_after: after});
     if (result.ok) {
+      const known = new Set(lines.map((other) => other.id));
       lines = result.body;
       render(lines.map((other) => other.id));
-      say(`${name} split in two (its history is kept; undo does not reach across a split).`);
+      const added = lines.find((other) => !known.has(other.id));
+      const label = `split of ${name}`;
+      if (added) pushUndo(label, () => unsplit(id, added.id, shape(line), label));
+      say(`${name} split in two.`);
     } else if (result.status === 409) {
       showConflict(result.body.current, `split “${before}” | “${after}”`, () => split(id));
     } else {
       failed(result, name);
     }
+  }
+
+  // Undo of a split: the two parts merged back (versioned, as any merge), then the line's own text, polygon and
+  // baseline as they were before the split, which a merge cannot know (the split dropped the polygon).
+  async function unsplit(id, rightId, before, label) {
+    const line = byId(id), right = byId(rightId);
+    if (!line || !right) { say("A part of that split line is no longer on this page.", "error"); return false; }
+    const result = await inkloop.request("POST", `${lineUrl(id)}merge/`, {
+      version: line.version, other: {id: rightId, version: right.version}});
+    if (result.status === 409) {
+      showConflict(result.body.current, `undo the ${label}: merge its two parts back into “${before.text}”`,
+        async () => { if (await unsplit(id, rightId, before, label)) say(`Undone: ${label}.`); });
+      return false;
+    }
+    if (!result.ok) { failed(result, `Line ${number(id)}`); return false; }
+    await reload();
+    const merged = byId(result.body.id);
+    if (!merged || sameShape(merged, before)) return true;
+    return patchLine(merged.id, before, {label: "shape before the split", undoable: false});
+  }
+
+  // Points: a polygon keeps at least 3, a baseline at least 2; each change is one versioned PATCH, undoable.
+  const MIN_POINTS = {polygon: 3, baseline: 2};
+
+  function insertPoint(kind, index, at) {
+    const line = byId(selected);
+    if (!line || !line[kind]) return;
+    const points = line[kind].map((point) => [...point]);
+    const [ax, ay] = points[index], [bx, by] = points[(index + 1) % points.length];
+    const length = (bx - ax) ** 2 + (by - ay) ** 2;
+    const t = length ? clamp(((at.x - ax) * (bx - ax) + (at.y - ay) * (by - ay)) / length, 0, 1) : 0;
+    points.splice(index + 1, 0, [Math.round(ax + t * (bx - ax)), Math.round(ay + t * (by - ay))]);
+    return patchLine(line.id, {[kind]: points}, {label: `new ${kind} point`});
+  }
+
+  function removePoint(kind, index) {
+    const line = byId(selected);
+    if (!line || !line[kind]) return;
+    if (line[kind].length <= MIN_POINTS[kind]) {
+      say(`Line ${number(line.id)}: a ${kind} keeps at least ${MIN_POINTS[kind]} points; drag this one instead.`,
+        "error");
+      return;
+    }
+    return patchLine(line.id, {[kind]: line[kind].filter((_, other) => other !== index)},
+      {label: `removal of a ${kind} point`});
+  }
+
+  // A point or segment under the pointer (a double-click's own target is the svg, which captures the pointer).
+  function pointEdit(element, at) {
+    if (element?.dataset.segment) insertPoint(element.dataset.segment, Number(element.dataset.index), at);
+    else if (element?.dataset.kind) removePoint(element.dataset.kind, Number(element.dataset.index));
+    else return false;
+    return true;
   }
 
   // ------------------------------------------------------------------ pointer: select, move, resize, points, draw, pan
@@ -449,13 +542,15 @@
     if (event.button !== 0) return;
     const start = toPage(event);
     const target = event.target;
+    if (event.altKey && !drawMode && pointEdit(target, start)) { event.preventDefault(); return; }
     if (drawMode) {
       drag = {kind: "draw", start};
     } else if (target.dataset.handle) {
-      drag = {kind: "resize", handle: target.dataset.handle, start, line: byId(selected)};
+      drag = {kind: "resize", handle: target.dataset.handle, start, line: byId(selected),
+              screen: [event.clientX, event.clientY]};
     } else if (target.dataset.kind) {
       drag = {kind: "point", points: target.dataset.kind, index: Number(target.dataset.index), start,
-              line: byId(selected)};
+              line: byId(selected), screen: [event.clientX, event.clientY]};
     } else if (target.dataset.line) {
       const id = Number(target.dataset.line);
       select(id);
@@ -477,8 +572,8 @@
       return;
     }
     const dx = point.x - drag.start.x, dy = point.y - drag.start.y;
-    // A click that wobbles a pixel is still a click, not a move.
-    if (drag.kind === "move" && !drag.changes
+    // A click that wobbles a pixel (one of a double-click, too) is still a click, not a move.
+    if (drag.screen && !drag.changes
         && Math.hypot(event.clientX - drag.screen[0], event.clientY - drag.screen[1]) < 4) return;
     if (drag.kind === "draw") {
       const x = Math.min(point.x, drag.start.x), y = Math.min(point.y, drag.start.y);
@@ -522,6 +617,11 @@
     lines = lines.map((line) => (line.id === current.line.id ? current.line : line));  // the stored state
     const label = {resize: "box", move: "position", point: current.points}[current.kind];
     await patchLine(current.line.id, current.changes, {label});
+  });
+
+  svg.addEventListener("dblclick", (event) => {
+    if (drawMode || event.altKey) return;
+    if (pointEdit(document.elementFromPoint(event.clientX, event.clientY), toPage(event))) event.preventDefault();
   });
 
   boxes.addEventListener("keydown", (event) => {

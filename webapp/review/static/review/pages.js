@@ -1,4 +1,5 @@
-// The page grid: selection and bulk actions, all through the REST API (pages DELETE, preannotate/, export/).
+// The page grid: selection and bulk actions, all through the REST API (pages DELETE, preannotate/,
+// send-to-label-studio/, export/).
 // The API's own message is shown for every refusal.
 "use strict";
 
@@ -15,7 +16,8 @@
   function refresh() {
     const count = selected().length;
     document.getElementById("selected-count").textContent = `${count} selected`;
-    grid.querySelectorAll('[data-bulk="delete"], [data-bulk="export"]').forEach((button) => {
+    const needSelection = "[data-bulk=delete], [data-bulk=export], [data-bulk=preannotate-selected], [data-bulk=send]";
+    grid.querySelectorAll(needSelection).forEach((button) => {
       button.disabled = count === 0;
     });
     selectAll.checked = count > 0 && count === picks().length;
@@ -58,6 +60,8 @@
         await deletePages(ids);
       }
       if (action === "preannotate") await preannotate();
+      if (action === "preannotate-selected") await preannotate(ids);
+      if (action === "send") await sendToLabelStudio(ids);
     } finally {
       button.removeAttribute("aria-busy");
     }
@@ -80,10 +84,18 @@
     inkloop.announce(announcer, message, failed.length ? "error" : "info");
   }
 
-  async function preannotate() {
-    const answer = await inkloop.request("POST", grid.dataset.preannotateUrl);
+  // Without ids: every page nobody verified. The API names the selected pages it leaves alone, and why.
+  async function preannotate(ids) {
+    const body = ids ? {page_ids: ids.map(Number)} : undefined;
+    const answer = await inkloop.request("POST", grid.dataset.preannotateUrl, body);
     inkloop.announce(announcer, answer.ok ? `${answer.body.detail} The grid shows the new lines once it has run; reload to see them.`
       : `Not queued: ${answer.body.detail || answer.status}`, answer.ok ? "info" : "error");
+  }
+
+  async function sendToLabelStudio(ids) {
+    const answer = await inkloop.request("POST", grid.dataset.sendUrl, {page_ids: ids.map(Number)});
+    inkloop.announce(announcer, answer.ok ? answer.body.detail : `Not sent: ${answer.body.detail || answer.status}`,
+      answer.ok ? "info" : "error");
   }
 
   refresh();

@@ -92,6 +92,11 @@ def test_edit_a_page_box_by_box(page, project, log_in, screenshot):
     assert abs(resized.x1 - (one.x1 - 60 / scale)) <= 2, (resized.x1, one.x1, scale)
     assert resized.version == one.version + 1
     assert page.locator(f"rect.box[data-line='{one.pk}']").get_attribute("width") == str(resized.x1 - resized.x0)
+    # Its outline and baseline came along: scaled into the new box, none of their points outside it.
+    assert len(resized.polygon) == len(one.polygon) and len(resized.baseline) == len(one.baseline)
+    assert all(resized.x0 - 1 <= x <= resized.x1 + 1 for x, _ in resized.polygon), (resized.polygon, resized.bbox)
+    assert max(x for x, _ in resized.polygon) >= resized.x1 - 2
+    assert max(x for x, _ in resized.baseline) < max(x for x, _ in one.baseline)
 
     # Draw a new line's box and type its text.
     page.get_by_role("button", name="Fit page").click()

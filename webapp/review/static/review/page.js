@@ -530,6 +530,17 @@
     return [x0, y0, x1, y1].map(Math.round);
   }
 
+  // A resized box carries its outline and baseline with it, scaled from the old box to the new one, so the
+  // polygon never reaches outside the box it belongs to (exports and line crops read both).
+  function resizedLine(line, handle, dx, dy) {
+    const bbox = resized(line.bbox, handle, dx, dy);
+    const [x0, y0, x1, y1] = line.bbox;
+    const sx = (bbox[2] - bbox[0]) / Math.max(1, x1 - x0), sy = (bbox[3] - bbox[1]) / Math.max(1, y1 - y0);
+    const scale = (points) => points && points.map(([x, y]) => [Math.round(bbox[0] + (x - x0) * sx),
+                                                               Math.round(bbox[1] + (y - y0) * sy)]);
+    return {bbox, polygon: scale(line.polygon), baseline: scale(line.baseline)};
+  }
+
   function moved(line, dx, dy) {
     const [x0, y0, x1, y1] = line.bbox;
     dx = Math.round(clamp(dx, -x0, W - x1));
@@ -582,7 +593,7 @@
       return;
     }
     let preview;
-    if (drag.kind === "resize") preview = {bbox: resized(drag.line.bbox, drag.handle, dx, dy)};
+    if (drag.kind === "resize") preview = resizedLine(drag.line, drag.handle, dx, dy);
     else if (drag.kind === "move") preview = moved(drag.line, dx, dy);
     else {
       const points = drag.line[drag.points].map((p) => [...p]);

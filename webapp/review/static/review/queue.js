@@ -64,7 +64,8 @@
     label.htmlFor = inputId;
     label.id = `line-label-${data.id}`;
     card.querySelector(".not-a-line").setAttribute("aria-describedby", label.id);
-    const confidence = data.confidence === null ? "" : `, model confidence ${Math.round(data.confidence * 100)} %`;
+    // The confidence is calibrated: the probability that the model read the whole line exactly.
+    const confidence = data.confidence === null ? "" : `, ${Math.round(data.confidence * 100)} % likely read exactly`;
     label.textContent = `Line ${data.order + 1} of ${data.page_name}${confidence}, ${uncertain} uncertain character${uncertain === 1 ? "" : "s"}`;
     const input = card.querySelector("input");
     input.id = inputId;

@@ -6,8 +6,8 @@
 It starts its own stack (bench/served_stack.py): the dev stack's embedded PostgreSQL and Redis
 and its Celery workers and beat, all supervised as `make run` supervises them (one that dies is
 started again after a back-off), and gunicorn with `--web-workers` sync workers on loopback. A
-project starts with the base models, `--pages` synthetic pages and `--lines` model lines on each
-(what pre-annotation leaves: the line and page queues are full).
+project starts with the base models and `--pages` synthetic pages of eight lines, pre-annotated
+by the gpu worker before the clients start (the line and page queues are full).
 
 `--clients` clients, each a reviewer with an API token of their own, one request at a time:
 
@@ -58,6 +58,8 @@ from bench.served_stack import ServedStack, machine, percentile, served_stack, w
 STACK_ENV = {"INKLOOP_WATCHDOG_INTERVAL": "5", "INKLOOP_QUEUED_HANDOVER_SECONDS": "20",
              "INKLOOP_OUTBOX_SWEEP_SECONDS": "2", "INKLOOP_OUTBOX_SWEEP_AFTER_SECONDS": "2", "OMP_NUM_THREADS": "1"}
 MAX_RETRIES = 5
+TEXT = ["Je soussigné, sain d'esprit,", "lègue à mon neveu Pierre", "la maison et le jardin", "de la rue des Carmes,",
+        "et à ma servante Marie", "cent livres de rente.", "Fait à Paris, le douze mai", "mil sept cent quarante."]
 
 
 @dataclass
@@ -153,7 +155,7 @@ def run_client(client: Client, *, number: int, line_ids: list[int], pages: int, 
 def page_image(seed: int) -> bytes:
     from ml.data.synthetic import render_page
 
-    image, _ = render_page(["Je lègue à mon neveu", "la maison et le jardin", "fait à Paris"], seed=seed)
+    image, _ = render_page(TEXT, seed=seed)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -218,25 +220,16 @@ def kill_redis(stack: ServedStack, faults: list[Fault]) -> None:
         fault.detail += "; not started again within 120 s"
 
 
-def fixtures(*, clients: int, pages: int, lines: int):
-    """A manager, `clients` reviewers with tokens, the project (base models promoted) and its model lines."""
-    from dataclasses import dataclass as plain
-
+def fixtures(*, clients: int, pages: int):
+    """A manager, `clients` reviewers with tokens, the project (base models promoted) and its pages, once the
+    gpu worker has pre-annotated them with the base models (what fills the line and page queues)."""
     from django.contrib.auth import get_user_model
-    from django.db import transaction
     from rest_framework.authtoken.models import Token
 
-    from webapp.corpus.models import Line, Page
-    from webapp.corpus.services import page_model_lines_replace, pages_upload
+    from webapp.corpus.models import Line
+    from webapp.corpus.services import pages_upload
+    from webapp.predictions.models import Prediction
     from webapp.projects.services import membership_set, project_create
-
-    @plain
-    class ModelLine:
-        bbox: tuple[int, int, int, int]
-        polygon: None
-        text: str
-        confidence: float
-        char_confidences: list[float]
 
     users = get_user_model().objects
     lead = users.create_user(username="lead", email="lead@example.org")
@@ -246,17 +239,14 @@ def fixtures(*, clients: int, pages: int, lines: int):
         reviewer = users.create_user(username=f"reviewer-{number}", email=f"reviewer-{number}@example.org")
         membership_set(project=project, user=reviewer, role="reviewer")
         tokens.append(Token.objects.create(user=reviewer).key)
-    stored = pages_upload(project=project, user=lead, files=[(f"page-{i}.png", page_image(i)) for i in range(pages)])
-    chance = random.Random(0)
-    for item in stored:
-        with transaction.atomic():
-            page = Page.objects.select_for_update().get(pk=item.page.pk)
-            band = page.height // (lines + 1)  # every box inside the page, or an edit is refused (400)
-            rows = [ModelLine(bbox=(5, band * row + 2, page.width - 5, band * (row + 1)), polygon=None,
-                              text=f"ligne {row}", confidence=chance.random(), char_confidences=[])
-                    for row in range(lines)]
-            page_model_lines_replace(page=page, lines=rows, model_label="soak")
+    pages_upload(project=project, user=lead, files=[(f"page-{i}.png", page_image(i)) for i in range(pages)])
+    started = time.time()
+    # Edits must not race pre-annotation, which replaces a page's unverified lines (their ids with them).
+    wait_until(lambda: Prediction.objects.filter(page__project=project).values("page").distinct().count() == pages,
+               what="the pages pre-annotated by the base models", timeout=900, interval=1)
     line_ids = list(Line.objects.filter(project=project).values_list("pk", flat=True))
+    print(f"bench: {pages} pages pre-annotated in {time.time() - started:.0f} s: {len(line_ids)} model lines",
+          flush=True)
     return project, Token.objects.create(user=lead).key, tokens, line_ids
 
 
@@ -329,7 +319,6 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--pages", type=int, default=30)
-    parser.add_argument("--lines", type=int, default=12, help="model lines per page")
     parser.add_argument("--job-every", type=float, default=20, help="seconds between prediction jobs")
     parser.add_argument("--settle", type=float, default=300, help="seconds to wait for the work to finish after")
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn sync workers (compose runs 3)")
@@ -338,7 +327,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with served_stack(web_workers=args.web_workers, env=STACK_ENV, keep=args.keep) as stack:
-        project, lead_token, tokens, line_ids = fixtures(clients=args.clients, pages=args.pages, lines=args.lines)
+        project, lead_token, tokens, line_ids = fixtures(clients=args.clients, pages=args.pages)
         record = Record()
         duration = args.minutes * 60
         began = time.time()

@@ -112,6 +112,7 @@ def served_stack(*, web_workers: int = 3, label_studio: bool = False, env: dict[
         served = service_environment(stack)  # embedded PostgreSQL and Redis, supervised
         served.update({"DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1",
                        "INKLOOP_DEVICE": "cpu", **(env or {})})
+        served.setdefault("DB_CONN_MAX_AGE", "60")  # as compose runs it; DB_CONN_MAX_AGE=0 in the shell to compare
         if label_studio:
             server = stack.enter_context(devserver.label_studio_server(
                 data_dir=devserver.fresh_data_dir(state / "label-studio")))

@@ -14,6 +14,7 @@ writes there asks no worker to provision anything.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import shutil
@@ -106,9 +107,11 @@ def served_stack(*, web_workers: int = 3, label_studio: bool = False, env: dict[
     from labeling import devserver
     from webapp.devstack import celery_processes, free_port, service_environment
 
+    if not keep:
+        # At exit, and registered before the embedded PostgreSQL is imported: its own exit handler, which
+        # runs first, still writes a lock file under the state directory.
+        atexit.register(shutil.rmtree, state, ignore_errors=True)
     with ExitStack() as stack:
-        if not keep:
-            stack.callback(shutil.rmtree, state, ignore_errors=True)
         served = service_environment(stack)  # embedded PostgreSQL and Redis, supervised
         served.update({"DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1",
                        "INKLOOP_DEVICE": "cpu", **(env or {})})

@@ -2,10 +2,11 @@
 
 In a fresh state directory: the dev stack's own embedded PostgreSQL and Redis, both supervised
 (webapp/devstack.py: one that dies is started again), migrated; the Celery workers and beat as
-`make run` starts them (supervised too); gunicorn with several sync workers, as compose runs it,
-on a free loopback port; and, when asked, a real Label Studio from the migrated template
-(labeling/devserver.py). Nothing configured in the environment is reused, so a benchmark never
-touches anyone's data and can kill its own Redis.
+`make run` starts them (supervised too); gunicorn with several sync workers, as compose runs it
+(each process keeping its database connection a minute, DB_CONN_MAX_AGE=60), on a free loopback
+port; and, when asked, a real Label Studio from the migrated template (labeling/devserver.py).
+Nothing configured in the environment is reused, so a benchmark never touches anyone's data and
+can kill its own Redis.
 
 The benchmark's own process gets Django set up against the same database (for its fixtures and
 for checking, afterwards, what reached PostgreSQL), without Label Studio's settings: what it

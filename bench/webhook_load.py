@@ -29,7 +29,10 @@ distinct event is applied, then reads PostgreSQL:
   the last one processed;
 - lost: a distinct event with no processed row, or a page whose lines are not what its newest
   annotation says; doubled: a delivery counted more often than it was answered, or two lines of
-  one region.
+  one region;
+- the CPU each delivery cost per process tree (gunicorn, PostgreSQL with the backends it reaped,
+  Redis, Celery, this load generator), read from /proc, and what that CPU cost allows with every
+  core of the machine to the server side: on a shared machine the rate measured is lower.
 
 Prints the figures and a JSON line. The stack and its state are thrown away after (`--keep`
 keeps the state directory, with the logs).

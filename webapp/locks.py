@@ -25,6 +25,7 @@ class LockNamespace(enum.IntEnum):
     TRAINING_RUN = 4242      # the one process executing a training run (webapp.training)
     LABELING_PROJECT = 4243  # one writer at a time for a project in Label Studio (labeling.locks)
     LABELING_PAGE = 4244     # one writer at a time for a page's task in Label Studio (labeling.locks)
+    PREDICTION_JOB = 4245    # the one process executing a prediction job (webapp.predictions)
 
 
 @contextmanager

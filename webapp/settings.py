@@ -115,7 +115,11 @@ if not DATABASE_URL:
         "DATABASE_URL is not set. `make run` / `make test` start an embedded PostgreSQL "
         "and set it; otherwise point it at a PostgreSQL server."
     )
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+# DB_CONN_MAX_AGE > 0 keeps each process's connection between requests (compose: 60 s): a new connection
+# costs PostgreSQL a backend process, most of its CPU per webhook in bench/webhook_load.py. The health
+# check replaces a connection a database restart broke before a request uses it.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+                                              conn_health_checks=True)}
 if os.environ.get("INKLOOP_TEST_DATABASE"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["INKLOOP_TEST_DATABASE"]}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":

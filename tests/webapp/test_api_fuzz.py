@@ -2,8 +2,11 @@
 the schema does not document and no invalid input accepted.
 
 A bounded run (at most SCHEMATHESIS_MAX_EXAMPLES per operation and SCHEMATHESIS_MAX_SECONDS in all)
-of every operation, with the conformance checks and negative data (invalid inputs must be refused
-with a 4xx). A project with a page and lines exists, so ids in paths can hit real rows.
+of every operation, in every phase (examples, coverage, fuzzing, and the stateful phase that chains
+operations by the ids they return), with the conformance checks, the negative ones (invalid input,
+a missing header, an unsupported method, no credentials: each must be refused with a 4xx) and the
+stateful ones (a deleted resource is gone, a created one can be read). A project with a page and
+lines exists, so ids in paths can hit real rows.
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ REPORTS = Path(__file__).resolve().parents[2] / "artifacts" / "schemathesis"
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", 50))
 MAX_SECONDS = int(os.environ.get("SCHEMATHESIS_MAX_SECONDS", 300))
 CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
-          "response_headers_conformance", "response_schema_conformance", "negative_data_rejection"]
+          "response_headers_conformance", "response_schema_conformance",
+          # negative: invalid input, a missing required header, a method the path does not have, no credentials
+          "negative_data_rejection", "missing_required_header", "unsupported_method", "ignored_auth",
+          # stateful (the phase that chains a create into reads and deletes by the ids it returned)
+          "use_after_free", "ensure_resource_availability"]
 
 
 def test_schemathesis_finds_every_response_documented_and_bad_input_refused(live_server, manager, project):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from webapp.devstack import REPO_ROOT, announce_when_serving, embedded_redis, free_port, ready_banner
+from webapp.devstack import REPO_ROOT, Supervisor, announce_when_serving, embedded_redis, free_port, ready_banner
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -123,6 +123,36 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_the_supervisor_waits_longer_after_each_quick_death_and_stops_everything_it_started(capsys):
+    """A service that dies at once is not started again in a tight loop: 1 s, then 2 s, then 4 s; and
+    stop() ends the processes still running, the ones it started again included."""
+    launched: list[subprocess.Popen] = []
+
+    def launcher(code: str):
+        def launch() -> subprocess.Popen:
+            launched.append(subprocess.Popen([sys.executable, "-c", code]))
+            return launched[-1]
+        return launch
+
+    supervisor = Supervisor()
+    try:
+        supervisor.start("crashing", launcher("import sys; sys.exit(3)"))
+        supervisor.start("lasting", launcher("import time; time.sleep(600)"))
+        printed, deadline = "", time.monotonic() + 60
+        while "starting it again in 4 s" not in printed:
+            assert time.monotonic() < deadline, printed
+            time.sleep(0.2)
+            printed += capsys.readouterr().out
+    finally:
+        supervisor.stop(timeout=10)
+    waits = [line.rsplit(" in ", 1)[1] for line in printed.splitlines() if "crashing exited with code 3" in line]
+    assert waits[:3] == ["1 s", "2 s", "4 s"], printed
+    assert printed.count("devstack: started crashing again") >= 2, printed
+    assert "lasting" not in printed  # it never died, so it was never started again
+    assert all(process.poll() is not None for process in launched), "stop() left a child running"
+    assert len(launched) >= 4
 
 
 def test_the_dev_stack_restarts_a_dead_redis_and_postgresql_and_stops_them_all_on_exit(tmp_path):

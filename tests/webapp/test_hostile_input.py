@@ -53,10 +53,18 @@ def test_a_token_with_a_nul_is_a_400_not_a_500(manager):
     assert client.get("/api/projects/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
 
 
+ML_BACKEND_ROUTES = [("get", "/ml/"), ("get", "/ml/health"), ("post", "/ml/setup"), ("post", "/ml/predict"),
+                     ("post", "/ml/webhook")]
+
+
 @pytest.mark.django_db
+@pytest.mark.parametrize("method, path", ML_BACKEND_ROUTES)
 @pytest.mark.parametrize("credentials", ["Basic é", "Basic aW5rbG9vcDrp", "Basic ★★★"])
-def test_non_ascii_basic_credentials_on_the_ml_backend_are_refused_not_a_500(credentials):
-    response = APIClient().post("/ml/predict", {"tasks": []}, format="json", HTTP_AUTHORIZATION=credentials)
+def test_non_ascii_basic_credentials_on_the_ml_backend_are_refused_not_a_500(method, path, credentials):
+    client = APIClient()
+    send = client.get if method == "get" else lambda url, **extra: client.post(url, {"tasks": []}, format="json",
+                                                                               **extra)
+    response = send(path, HTTP_AUTHORIZATION=credentials)
     assert response.status_code in (401, 403)
     assert "credentials are missing or wrong" in response.json()["detail"]
 

@@ -30,6 +30,7 @@ from webapp.corpus import services as corpus
 from webapp.corpus.models import Page, PageStatus
 from webapp.corpus.selectors import page_image
 from webapp.files import local_copy
+from webapp.locks import LockNamespace, advisory_lock_held, advisory_lock_try
 from webapp.outbox.selectors import outbox_handed_over_since
 from webapp.predictions.models import FalseDetection, JobStatus, Prediction, PredictionJob
 from webapp.projects.models import Project
@@ -254,9 +255,9 @@ def prediction_jobs_watchdog() -> list[int]:
     """Queued jobs no worker picked up within INKLOOP_QUEUED_HANDOVER_SECONDS of their last hand-over get a
     new message: the broker may have lost theirs (a Redis restarted without persistence). A job whose message
     only waits behind others gets a duplicate, which is harmless: it finds the job done, or predicts the same
-    pages into the same results. Returns their ids."""
+    pages into the same results. Running jobs whose worker died are queued again first. Returns their ids."""
+    handed_over = _requeue_orphaned_running_jobs()
     since = timezone.now() - timedelta(seconds=settings.INKLOOP_QUEUED_HANDOVER_SECONDS)
-    handed_over = []
     for job_id in PredictionJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=since).values_list(
             "pk", flat=True):
         if outbox_handed_over_since(task_name=task_names.PREDICTION_JOB, args=[job_id], since=since):
@@ -267,7 +268,34 @@ def prediction_jobs_watchdog() -> list[int]:
     return handed_over
 
 
+def _requeue_orphaned_running_jobs() -> list[int]:
+    """A job is `running` only while its worker holds the job's advisory lock (prediction_job_execute), and
+    the server drops that lock the moment the worker's process dies. A running job nobody holds lost its
+    worker (killed, out of memory): its message stays unacknowledged in the broker for the visibility
+    timeout (hours), so the job is queued again now."""
+    requeued = []
+    for job_id in PredictionJob.objects.filter(status=JobStatus.RUNNING).values_list("pk", flat=True):
+        if advisory_lock_held(LockNamespace.PREDICTION_JOB, job_id):
+            continue
+        with transaction.atomic():
+            # Still running by the row (it may have finished since it was listed) and by no one's lock.
+            if PredictionJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(status=JobStatus.QUEUED):
+                enqueue_on_commit(task_names.PREDICTION_JOB, job_id, queue=GPU_QUEUE)
+                requeued.append(job_id)
+                logger.warning("prediction job %s lost its worker while running; queued again", job_id)
+    return requeued
+
+
 def prediction_job_execute(*, job_id: int) -> str:
+    """Run a job to its end. Safe to call twice: a second call while the first runs finds the lock taken."""
+    # A session-level lock: held while this process lives, released by the server if it dies.
+    with advisory_lock_try(LockNamespace.PREDICTION_JOB, job_id) as locked:
+        if not locked:
+            return "running elsewhere"
+        return _job_execute(job_id=job_id)
+
+
+def _job_execute(*, job_id: int) -> str:
     job = PredictionJob.objects.select_related("project").get(pk=job_id)
     if job.status in (JobStatus.DONE, JobStatus.FAILED):
         return job.status

@@ -277,6 +277,7 @@ INKLOOP_OUTBOX_SWEEP_SECONDS = env_int("INKLOOP_OUTBOX_SWEEP_SECONDS", 10)
 INKLOOP_OUTBOX_SWEEP_AFTER_SECONDS = env_int("INKLOOP_OUTBOX_SWEEP_AFTER_SECONDS", 5)
 INKLOOP_OUTBOX_KEEP_SENT_SECONDS = env_int("INKLOOP_OUTBOX_KEEP_SENT_SECONDS", 24 * 3600)
 # JSON: {"epochs": {"recognizer": 30}, "max_minutes": {...}, "recognizer": {TrainConfig fields, "model": {...}},
+#        "recognizer_fine_tuning": {TrainConfig fields for runs from a model},
 #        "detector": {"model": {...}, "train": {...}}}
 INKLOOP_TRAINING = json.loads(os.environ.get("INKLOOP_TRAINING", "{}"))
 

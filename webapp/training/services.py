@@ -220,7 +220,8 @@ def _train_recognizer(run: TrainingRun, *, directory: Path, init: Path | None, r
     train_lines = list(data.verified_lines(project=run.project, split=data.TRAIN_SPLIT))
     train_samples = data.line_samples(train_lines)
     val_samples = data.line_samples(data.verified_lines(project=run.project, split=data.VAL_SPLIT))
-    result = train_recognizer(train_samples, val_samples, out_dir=directory, config=configs.recognizer_config(),
+    config = configs.recognizer_config(fine_tuning=init is not None)
+    result = train_recognizer(train_samples, val_samples, out_dir=directory, config=config,
                               init=init, callback=reporter, show_progress=False, **options)
     return result, TrainedOn(lines=len(train_samples), characters=sum(len(sample.text) for sample in train_samples),
                              pages=len({line.page_id for line in train_lines}))

@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=300, help="fine-tuning steps for every N")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3, help="the product's fine-tuning rate (webapp.training.configs)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="the product's fine-tuning rate (training configs)")
     parser.add_argument("--warmup-steps", type=int, default=30)
     parser.add_argument("--freeze-cnn", action="store_true", help="fine-tune without changing the convolutional part")
     parser.add_argument("--no-augment", action="store_true", help="fine-tune without augmentation")

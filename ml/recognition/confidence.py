@@ -33,6 +33,7 @@ from scipy.special import expit
 from ml.recognition.decode import Decoded
 
 MEASURES = ("mean_logprob", "min_char_prob", "mean_entropy", "temperature_scaled")
+MIN_LINES_PER_CLASS = 10    # lines read exactly, and with an error, for AUROC on "read with an error" to choose
 
 
 def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -283,21 +284,30 @@ class CalibrationReport:
         return self.calibrated_ece[self.line_calibrator.method]
 
 
+def ranking_target(correct: Sequence[bool], line_cers: Sequence[float] | None) -> list[bool]:
+    """What a ranking measure must put first: lines read with an error, or, with fewer than MIN_LINES_PER_CLASS
+    lines on either side (and line CERs known), lines whose CER is above the median. A handful of exact lines
+    cannot say which measure ranks: a young model reads almost every line with some error, and then the queue
+    must put first the lines with the most."""
+    if line_cers is not None and min(sum(correct), len(correct) - sum(correct)) < MIN_LINES_PER_CLASS:
+        return list(np.asarray(line_cers) > np.median(line_cers))
+    return [not ok for ok in correct]
+
+
 def calibrate(logits: list[np.ndarray], decoded: list[Decoded], correct: list[bool],
               line_cers: list[float] | None = None, *, predictions: list[str] | None = None,
               references: list[str] | None = None) -> CalibrationReport:
     """Fit the temperature, score every measure, choose the one with the best AUROC, and calibrate it.
 
-    An early model may read no line (or every line) without error; AUROC is then
-    undefined, so with `line_cers` the measures are ranked on "line CER above the
-    median" instead, which still tells which measure puts the worst lines first.
+    An early model may read no line (or every line) without error, or only a few; AUROC is
+    then undefined or decided by those few, so with `line_cers` and fewer than
+    MIN_LINES_PER_CLASS lines on either side the measures are ranked on "line CER above the
+    median" instead, which tells which measure puts the worst lines first.
     With `predictions` and `references`, character probabilities are calibrated too.
     """
     temperature = fit_temperature(logits, decoded, correct) if 0 < sum(correct) < len(correct) else 1.0
     per_line = [line_measures(z, d, temperature) for z, d in zip(logits, decoded)]
-    errors = [not ok for ok in correct]
-    if line_cers is not None and not 0 < sum(correct) < len(correct):
-        errors = list(np.asarray(line_cers) > np.median(line_cers))
+    errors = ranking_target(correct, line_cers)
     aurocs = {m: auroc([1.0 - line[m] for line in per_line], errors) for m in MEASURES}
     eces = {m: expected_calibration_error([line[m] for line in per_line], correct) for m in MEASURES}
     ranked = [m for m in MEASURES if not math.isnan(aurocs[m])]

@@ -4,7 +4,7 @@ from PIL import Image, ImageOps
 
 from ml.recognition.confidence import (
     CALIBRATION_METHODS, FITTERS, MEASURES, Calibrator, auroc, calibrate, char_correctness,
-    expected_calibration_error, fit_calibrator, fit_temperature, line_measures,
+    expected_calibration_error, fit_calibrator, fit_temperature, line_measures, ranking_target,
 )
 from ml.recognition.predict import Recognizer
 from ml.recognition.decode import greedy_decode
@@ -164,3 +164,11 @@ def test_a_checkpoint_with_calibrators_reports_calibrated_confidences(tiny_recog
     assert all(c < 0.5 for r in read for c in r.char_confidences)
     order = lambda results: list(np.argsort([r.confidence for r in results], kind="stable"))  # noqa: E731
     assert order(read) == order(raw)
+
+
+def test_a_few_exact_lines_do_not_choose_the_ranking_measure():
+    cers = [0.0] + [0.1 * i for i in range(1, 30)]                   # one line exact, the rest ever worse
+    assert ranking_target([c == 0 for c in cers], cers) == [c > np.median(cers) for c in cers]
+    cers = [0.0] * 12 + [0.2] * 18                                    # enough of each: errors themselves
+    assert ranking_target([c == 0 for c in cers], cers) == [c > 0 for c in cers]
+    assert ranking_target([True, False], None) == [False, True]      # no CERs to fall back on

@@ -536,6 +536,11 @@ def main(argv: list[str] | None = None) -> int:
                 "detector_requested_by_hand": loop.detector_requested_by_hand,
                 "detector_refused": loop.detector_refused,
                 "trained_recognizer_confidence": _confidence_figures(loop.models()),
+                # What partly checked pages added to each detector run's training pages.
+                "detector_training_pages": [
+                    {"model": m["label"], "pages": m["trained_on_pages"],
+                     "partly_checked": ((m.get("metrics") or {}).get("training") or {}).get("train_partial_pages")}
+                    for m in loop.models() if m["kind"] == "detector" and m["source"] == "trained"],
                 "prediction_models": sorted(loop.prediction_models),
                 "queue_reads": len(loop.queue_checks),
                 "queue_ordered": all(loop.queue_checks) and bool(loop.queue_checks),

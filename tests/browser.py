@@ -49,3 +49,18 @@ def screenshot():
         page.screenshot(path=str(path), full_page=full_page)
         return path
     return take
+
+
+# Pointer gestures shared by the editor tests.
+
+def drag(page, start: tuple[float, float], by: tuple[float, float]) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(start[0] + by[0] / 2, start[1] + by[1] / 2, steps=3)
+    page.mouse.move(start[0] + by[0], start[1] + by[1], steps=3)
+    page.mouse.up()
+
+
+def centre(locator) -> tuple[float, float]:
+    box = locator.bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2

@@ -23,7 +23,7 @@ from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db.models import Q
 from playwright.sync_api import expect
 
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, centre, drag
 from tests.e2e.factories import PASSWORD, user_with_password
 from tests.workers.factories import CREMMA
 from webapp.corpus.models import Line, Page, Split, split_for_group
@@ -114,19 +114,6 @@ def a_folder_of_pages(folder: Path) -> list[Path]:
 
 def alto_lines(xml: bytes) -> list[ElementTree.Element]:
     return ElementTree.fromstring(xml).findall(ALTO_LINE)
-
-
-def drag(page, start: tuple[float, float], by: tuple[float, float]) -> None:
-    page.mouse.move(*start)
-    page.mouse.down()
-    page.mouse.move(start[0] + by[0] / 2, start[1] + by[1] / 2, steps=3)
-    page.mouse.move(start[0] + by[0], start[1] + by[1], steps=3)
-    page.mouse.up()
-
-
-def centre(locator) -> tuple[float, float]:
-    box = locator.bounding_box()
-    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
 def promote_on_the_models_page(page, label: str, *, objection: str | None) -> None:

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from tests.browser import centre, drag
 from tests.e2e.factories import add_member
 from tests.workers.factories import cremma_project, manager_of
 from webapp.corpus.models import Line, LineRevision, Page, RevisionAction
@@ -47,19 +48,6 @@ def editor_url(page_row: Page) -> str:
 
 def stored(line_id: int) -> Line:
     return Line.objects.get(pk=line_id)
-
-
-def drag(page, start: tuple[float, float], by: tuple[float, float]) -> None:
-    page.mouse.move(*start)
-    page.mouse.down()
-    page.mouse.move(start[0] + by[0] / 2, start[1] + by[1] / 2, steps=3)
-    page.mouse.move(start[0] + by[0], start[1] + by[1], steps=3)
-    page.mouse.up()
-
-
-def centre(locator) -> tuple[float, float]:
-    box = locator.bounding_box()
-    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
 def test_edit_a_page_box_by_box(page, project, log_in, screenshot):

@@ -83,10 +83,10 @@ BUDGETS: dict[str, Budget] = {
     # A 2-core CPU in about an hour, from the base recognizer as a new project starts: random, the two
     # CTC-confidence measures that rank this project's lines best (mean_logprob has the best AUROC on
     # the wills' validation lines zero-shot, min_char_prob won the from-scratch pilot) and mean_logprob
-    # mixed with diversity. Each round labels 2,000 characters (about 50 lines). The base's own fine-tuning
-    # recipe: a low rate, no plateau to climb out of, so no warm-up beyond a few steps.
+    # mixed with diversity. Each round labels 2,000 characters (about 50 lines). The product's fine-tuning
+    # recipe (webapp.training.configs.FINE_TUNING): no plateau to climb out of, so a short warm-up.
     "small": Budget(
-        SimulationConfig(TrainConfig(model=RecognizerConfig(num_classes=0), batch_size=16, lr=5e-4, warmup_steps=10,
+        SimulationConfig(TrainConfig(model=RecognizerConfig(num_classes=0), batch_size=16, lr=1e-3, warmup_steps=30,
                                      augment=AugmentConfig()),
                          seed_lines=50, batch_lines=50, batch_chars=2000, rounds=6, seed_steps=200, round_steps=150,
                          candidates=400),

@@ -4,6 +4,10 @@
     python -m labeling.devserver run --port 8080       # serve until interrupted, print URL and login
     python -m labeling.devserver run --env-file F      # ... and write LABEL_STUDIO_URL/_API_KEY/_BROWSER_URL to F
 
+`run` exits (code 1) when its Label Studio dies, so that whoever started it can start it again:
+webapp/devstack.py supervises it for `make run`. Started again, it serves the same data directory
+on the same port, with the same admin password and token (kept beside the data).
+
 Label Studio pins its own Django and DRF, which clash with ours, so it never shares our
 virtualenv. It is configured only through its own environment settings and API:
 
@@ -30,7 +34,7 @@ import subprocess
 import sys
 import time
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -58,7 +62,11 @@ class RunningLabelStudio:
     email: str
     password: str
     started_in_seconds: float
-    pid: int  # the server's process, leader of its process group
+    process: subprocess.Popen = field(repr=False, compare=False)  # the server, leader of its process group
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     @property
     def browser_url(self) -> str:
@@ -185,7 +193,7 @@ def label_studio_server(*, data_dir: Path, port: int | None = None, log_path: Pa
     try:
         wait_until_ready(url=url, token=token, process=process, timeout=timeout)
         yield RunningLabelStudio(url=url, token=token, email=ADMIN_EMAIL, password=password,
-                                 started_in_seconds=time.monotonic() - started, pid=process.pid)
+                                 started_in_seconds=time.monotonic() - started, process=process)
     finally:
         stop(process)
         log.close()
@@ -287,14 +295,17 @@ def main(argv: list[str] | None = None) -> int:
             write_env_file(args.env_file, {"LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.token,
                                            "LABEL_STUDIO_BROWSER_URL": server.browser_url})
         try:
-            while True:
-                signal.pause()
+            # Until the server dies, or SIGTERM or Ctrl-C unwinds (which stops it).
+            code = server.process.wait()
         except KeyboardInterrupt:
-            pass
+            return 0
         finally:
             if args.env_file:
                 args.env_file.unlink(missing_ok=True)
-    return 0
+    # Exiting is how a dead server is noticed: the dev stack's Supervisor starts this command again, on the
+    # same port and data.
+    print(f"Label Studio exited with code {code}", flush=True)
+    return 1
 
 
 def write_env_file(path: Path, values: dict[str, str]) -> None:

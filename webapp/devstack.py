@@ -15,9 +15,9 @@ with concurrency 1 and prefetch 1, as in docker-compose.yml) and beat, as real
 processes, and provisions the demo project in Label Studio once the app answers.
 `exec` starts no Label Studio: the labeling tests start their own.
 
-The command runs with the URLs exported. The embedded services and the Celery processes are
-supervised (`Supervisor`): one that dies is started again after a back-off, logged. When the
-command exits, every process the stack started stops, those started again included.
+The command runs with the URLs exported. The embedded services (Label Studio included) and the
+Celery processes are supervised (`Supervisor`): one that dies is started again after a back-off,
+logged. When the command exits, every process the stack started stops, those started again included.
 State (database files, media, a generated SECRET_KEY) lives in INKLOOP_STATE_DIR,
 `.devstack/` in the repository by default.
 """
@@ -294,13 +294,24 @@ def celery_processes(env: dict[str, str], names: tuple[str, ...] = tuple(CELERY_
 
 @contextmanager
 def label_studio(env: dict[str, str], *, port: int = 8080, timeout: float = 300) -> Iterator[dict[str, str]]:
-    """Label Studio as a child process (webapp never imports labeling); yields its URL and API key."""
+    """Label Studio as a supervised child process (webapp never imports labeling); yields its URL and API key.
+
+    `labeling.devserver run` exits when its Label Studio dies, so the Supervisor starts it again: the same
+    port, and the same data under the state directory, admin password and token included (they reach
+    Label Studio through its environment, as on the first start). On exit it is stopped, whichever
+    start is running."""
     env_file = state_dir() / "label-studio.env"
     env_file.unlink(missing_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "labeling.devserver", "run", "--port", str(port), "--env-file", str(env_file)],
-        env=env, cwd=REPO_ROOT, start_new_session=True)
+
+    def launch() -> subprocess.Popen:
+        # Its own session: a Ctrl-C in the terminal does not reach it; the stack stops it on exit.
+        return subprocess.Popen(
+            [sys.executable, "-m", "labeling.devserver", "run", "--port", str(port), "--env-file", str(env_file)],
+            env=env, cwd=REPO_ROOT, start_new_session=True)
+
+    supervisor = Supervisor()
     try:
+        process = supervisor.start("label-studio", launch)
         deadline = time.monotonic() + timeout
         while not env_file.exists():
             if process.poll() is not None:
@@ -310,12 +321,8 @@ def label_studio(env: dict[str, str], *, port: int = 8080, timeout: float = 300)
             time.sleep(0.5)
         yield dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        # SIGTERM makes the launcher stop its Label Studio (its own process group) before it exits.
+        supervisor.stop()
 
 
 def wait_until_answering(url: str, *, timeout: float = 120, interval: float = 0.25) -> bool:

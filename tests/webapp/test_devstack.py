@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from django.core.management import call_command
 
-from webapp.devstack import REPO_ROOT, Supervisor, announce_when_serving, embedded_redis, free_port, ready_banner
+from tests.services import skip_without_service
+from webapp.devstack import (REPO_ROOT, Supervisor, announce_when_serving, embedded_redis, free_port, label_studio,
+                             ready_banner)
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -198,3 +201,64 @@ def test_a_task_the_embedded_redis_took_survives_that_redis_being_killed_and_sta
             assert time.monotonic() < deadline, "the supervisor did not start redis-server again"
             time.sleep(0.2)
         assert client.llen(DEFAULT_QUEUE) == 1
+
+
+def _pids_with(fragment: str) -> list[int]:
+    """The processes whose command line (arguments joined by NUL) holds `fragment`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and fragment in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            pass
+    return found
+
+
+def test_the_dev_stack_restarts_a_dead_label_studio_on_its_port_with_its_data_and_stops_it_on_exit(
+        tmp_path, monkeypatch, capfd):
+    """`make run`'s Label Studio, killed, answers again on the same port with the same data and token (its
+    secrets still only in its environment, its telemetry still off), and nothing of it outlives the stack."""
+    from label_studio_sdk import LabelStudio
+
+    from labeling import devserver
+
+    if not devserver.label_studio_executable().exists():
+        skip_without_service("label-studio", f"{devserver.label_studio_executable()} is missing; run "
+                                             "`python -m labeling.devserver venv` (make label-studio-venv)")
+    monkeypatch.setenv("INKLOOP_STATE_DIR", str(tmp_path / "state"))
+    port = free_port()
+    server_args = f"\0start\0--no-browser\0--port\0{port}\0"  # `label-studio start`, not its launcher
+    with label_studio(dict(os.environ), port=port) as started:
+        url, token = started["LABEL_STUDIO_URL"], started["LABEL_STUDIO_API_KEY"]
+        assert url == f"http://127.0.0.1:{port}"
+        client = LabelStudio(base_url=url, api_key=token, timeout=15)
+        project = client.projects.create(title="Kept across a restart")
+        [first] = _pids_with(server_args)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + devserver.START_TIMEOUT_SECONDS
+        while True:  # the same URL and token: nothing the app was given changes
+            try:
+                listed = [(each.id, each.title) for each in client.projects.list()]
+                break
+            except Exception:  # refused while it is down, then answering again
+                assert time.monotonic() < deadline, "Label Studio did not answer again after it was killed"
+                time.sleep(0.5)
+        assert (project.id, "Kept across a restart") in listed
+        [second] = _pids_with(server_args)
+        assert second != first
+        password = (tmp_path / "state" / "label-studio" / "inkloop-admin-password").read_text().strip()
+        arguments = Path(f"/proc/{second}/cmdline").read_bytes().decode(errors="replace")
+        assert token not in arguments and password not in arguments
+        environment = dict(item.split("=", 1) for item in Path(f"/proc/{second}/environ").read_bytes()
+                           .decode(errors="replace").split("\0") if "=" in item)
+        assert environment["LABEL_STUDIO_USER_TOKEN"] == token and environment["LABEL_STUDIO_PASSWORD"] == password
+        assert environment["SENTRY_DSN"] == environment["FRONTEND_SENTRY_DSN"] == ""
+        assert environment["COLLECT_ANALYTICS"] == environment["LATEST_VERSION_CHECK"] == "false"
+    printed = capfd.readouterr().out
+    assert "devstack: label-studio exited with code 1; starting it again in 1 s" in printed, printed
+    assert "devstack: started label-studio again" in printed, printed
+    assert not _alive(second), "the Label Studio started again was left running after exit"
+    assert _pids_with(server_args) == [] and _pids_with(f"labeling.devserver\0run\0--port\0{port}\0") == []
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/health", timeout=5)

@@ -43,9 +43,11 @@ def new_lines(count: int, *, text: str = "ligne") -> list[LineData]:
 
 
 def written(page, user, **changes) -> tuple[list[LineRevision], int]:
-    """page_lines_write under the locks it asks its caller to hold, and the queries it made."""
+    """page_lines_write under the locks it asks its caller to hold (the page's and its lines'), and the
+    queries it made."""
     with transaction.atomic():
         locked_page = type(page).objects.select_for_update().select_related("project").get(pk=page.pk)
+        list(Line.objects.select_for_update().filter(page=page))
         with CaptureQueriesContext(connection) as queries:
             revisions = services.page_lines_write(page=locked_page, user=user, **changes)
     return revisions, len(queries)
@@ -121,8 +123,7 @@ def test_the_queries_do_not_grow_with_the_lines_created_or_deleted(project, mana
             _, counts[count] = written(page, manager, create=new_lines(count))
         else:
             written(page, manager, create=new_lines(count))
-            lines = list(Line.objects.select_for_update().filter(page=page))
-            _, counts[count] = written(page, manager, delete=lines)
+            _, counts[count] = written(page, manager, delete=list(Line.objects.filter(page=page)))
             assert not Line.objects.filter(page=page).exists()
         assert LineRevision.objects.filter(page=page).count() == count * (1 if action == "create" else 2)
     assert counts[3] == counts[30]

@@ -7,7 +7,7 @@ import hmac
 from django.contrib.auth import get_user_model
 from django.db.models import Max, QuerySet
 
-from labeling.models import LabelStudioAccount, LabelStudioProject, LabelStudioTask
+from labeling.models import LabelStudioAccount, LabelStudioProject
 from webapp.corpus.models import LineRevision, Page
 
 
@@ -22,10 +22,6 @@ def ls_project_id_of(project_id: int) -> int | None:
 
 def link_by_ls_project(*, ls_project_id: int) -> LabelStudioProject | None:
     return LabelStudioProject.objects.filter(ls_project_id=ls_project_id).select_related("project").first()
-
-
-def task_by_ls_id(*, ls_task_id: int) -> LabelStudioTask | None:
-    return LabelStudioTask.objects.filter(ls_task_id=ls_task_id).select_related("page", "page__project").first()
 
 
 def page_for_image(*, page_id: int, token: str) -> Page | None:
@@ -58,7 +54,14 @@ def latest_revision_id(*, page: Page) -> int:
     return LineRevision.objects.filter(page=page).aggregate(latest=Max("id"))["latest"] or 0
 
 
-def lines_edited_in_inkloop_since(*, page: Page, revision_id: int, after) -> set[int]:
-    """Lines changed by inkloop (not by applying Label Studio) since the last sync, and after `after`."""
-    return set(LineRevision.objects.filter(page=page, id__gt=revision_id, created_at__gt=after,
-                                           line__isnull=False).values_list("line_id", flat=True))
+def revisions_since_sync(*, page: Page, revision_id: int, after) -> tuple[int, set[int]]:
+    """From the page's revisions after the last sync (revision `revision_id`), in one query: the newest
+    one's id (`revision_id` when there is none), and the lines changed in inkloop, not by applying Label
+    Studio (which the sync covers), after `after`."""
+    since = LineRevision.objects.filter(page=page, id__gt=revision_id).values_list("id", "line_id", "created_at")
+    latest, edited = revision_id, set()
+    for pk, line_id, created_at in since:
+        latest = max(latest, pk)
+        if line_id is not None and created_at > after:
+            edited.add(line_id)
+    return latest, edited

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextvars
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from labeling.convert import Region
 from webapp.corpus import services as corpus
 from webapp.corpus.lines import LineData
-from webapp.corpus.models import Line, Page
+from webapp.corpus.models import Line, LineRevision, Page
 
 _applying = contextvars.ContextVar("applying_label_studio", default=False)
 
@@ -32,23 +32,22 @@ def applying_label_studio() -> bool:
     return _applying.get()
 
 
-def line_from_region(*, page: Page, region: Region, user) -> Line:
+def lines_from_regions(*, page: Page, user, create: Sequence[Region] = (), update: Sequence[tuple[Line, Region]] = (),
+                       delete: Sequence[Line] = ()) -> list[LineRevision]:
+    """One annotation's changes to the page, all at once: new lines for the regions in `create`, the lines
+    in `update` made what their regions say (an unchanged one is verified), the lines in `delete` deleted.
+    The caller holds the page's and these lines' row locks (corpus.page_lines_write). Returns the revisions."""
+    if not (create or update or delete):
+        return []
     with from_label_studio():
-        line = corpus.line_create(page=page, user=user,
-                                  data=LineData(bbox=region.bbox, text=region.text, polygon=region.polygon))
-    Line.objects.filter(pk=line.pk).update(ls_region_id=region.region_id)
-    return line
-
-
-def line_to_region(*, line: Line, region: Region, user) -> Line:
-    with from_label_studio():
-        return corpus.line_update(line_id=line.pk, page=line.page, user=user, expected_version=line.version,
-                                  text=region.text, bbox=region.bbox, polygon=region.polygon, set_polygon=True)
-
-
-def line_delete(*, line: Line, user) -> None:
-    with from_label_studio():
-        corpus.line_delete(line_id=line.pk, page=line.page, user=user, expected_version=line.version)
+        return corpus.page_lines_write(
+            page=page, user=user,
+            create=[LineData(bbox=region.bbox, text=region.text, polygon=region.polygon, ls_region_id=region.region_id)
+                    for region in create],
+            # A region has no baseline: the line keeps its own.
+            update=[(line, LineData(bbox=region.bbox, text=region.text, polygon=region.polygon, baseline=line.baseline))
+                    for line, region in update],
+            delete=delete)
 
 
 def region_ids_assign(*, lines: list[Line]) -> None:

@@ -13,14 +13,12 @@ import hashlib
 import json
 import logging
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from labeling.models import LabelStudioTask, WebhookEvent
-from labeling.selectors import task_by_ls_id
 from labeling.convert import MalformedResult
-from labeling.services.annotations import MalformedAnnotation, annotation_apply, annotation_updated_at
+from labeling.services.annotations import MalformedAnnotation, annotation_receive, annotation_updated_at
 from webapp import task_names
 from webapp.queueing import enqueue_on_commit
 
@@ -68,27 +66,46 @@ def webhook_receive(*, payload) -> WebhookEvent:
         key = event_key(payload)
     except MalformedAnnotation as error:
         raise MalformedPayload(str(error)) from error
-    task = _task_of(payload)
+    if payload["action"] in ANNOTATION_SAVED and not isinstance(payload["annotation"].get("task"), int):
+        raise UnknownTask(f"Task {payload['annotation'].get('task')!r} is not a task of an inkloop page.")
     with transaction.atomic():
-        event, created = WebhookEvent.objects.select_for_update().get_or_create(
-            key=key, defaults={"action": payload["action"], "payload": payload, "ls_project_id": _project_id(payload)})
-        if not created:
-            WebhookEvent.objects.filter(pk=event.pk).update(deliveries=F("deliveries") + 1)
+        event, first = _event_record(key=key, payload=payload)
+        if not first:
             return event
-        event.outcome = _apply(payload=payload, task=task)
+        event.outcome = _apply(payload=payload)
         event.processed_at = timezone.now()
         event.save(update_fields=["outcome", "processed_at"])
     return event
 
 
-def _task_of(payload: dict) -> LabelStudioTask | None:
-    if payload["action"] not in ANNOTATION_SAVED:
-        return None
-    task_id = payload["annotation"].get("task")
-    task = task_by_ls_id(ls_task_id=task_id) if isinstance(task_id, int) else None
-    if task is None:
+def _event_record(*, key: str, payload: dict) -> tuple[WebhookEvent, bool]:
+    """The delivery's event, and whether this delivery is its first; a repeat is counted. One statement
+    for a first delivery, two for a repeat, and no error in PostgreSQL's log for either.
+
+    The insert waits on the unique key for a first delivery still in flight (a copy that came while it
+    was being applied): once that commits, this one is a repeat; if it rolled back, this one is first.
+    A repeat naming a task no page has (any more) is refused like a first delivery would be (UnknownTask).
+    """
+    table = connection.ops.quote_name(WebhookEvent._meta.db_table)
+    tasks = connection.ops.quote_name(LabelStudioTask._meta.db_table)
+    stored_payload = WebhookEvent._meta.get_field("payload").get_db_prep_save(payload, connection)
+    project_id = _project_id(payload)
+    task_id = payload["annotation"]["task"] if payload["action"] in ANNOTATION_SAVED else None
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (key, action, ls_project_id, payload, deliveries, received_at, outcome) "
+                       "VALUES (%s, %s, %s, %s, 1, %s, '') ON CONFLICT (key) DO NOTHING RETURNING id",
+                       [key, payload["action"], project_id, stored_payload, timezone.now()])
+        inserted = cursor.fetchone()
+        if inserted is not None:
+            return WebhookEvent(pk=inserted[0], key=key, action=payload["action"], ls_project_id=project_id,
+                                payload=payload), True
+        cursor.execute(f"UPDATE {table} SET deliveries = deliveries + 1 WHERE key = %s "
+                       f"AND (%s IS NULL OR EXISTS (SELECT FROM {tasks} WHERE ls_task_id = %s)) RETURNING id, outcome",
+                       [key, task_id, task_id])
+        repeated = cursor.fetchone()
+    if repeated is None:
         raise UnknownTask(f"Task {task_id!r} is not a task of an inkloop page.")
-    return task
+    return WebhookEvent(pk=repeated[0], key=key, action=payload["action"], outcome=repeated[1]), False
 
 
 def _project_id(payload: dict) -> int | None:
@@ -96,10 +113,13 @@ def _project_id(payload: dict) -> int | None:
     return project.get("id") if isinstance(project, dict) else project if isinstance(project, int) else None
 
 
-def _apply(*, payload: dict, task: LabelStudioTask | None) -> str:
-    if task is not None:
+def _apply(*, payload: dict) -> str:
+    if payload["action"] in ANNOTATION_SAVED:
+        annotation = payload["annotation"]
         try:
-            return annotation_apply(task=task, annotation=payload["annotation"]).summary()
+            return annotation_receive(ls_task_id=annotation["task"], annotation=annotation).summary()
+        except LabelStudioTask.DoesNotExist:
+            raise UnknownTask(f"Task {annotation['task']!r} is not a task of an inkloop page.") from None
         except (MalformedAnnotation, MalformedResult) as error:
             raise MalformedPayload(str(error)) from error
     # Only the annotation a page holds matters: the lines came from it (or were written into it).

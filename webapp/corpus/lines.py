@@ -23,6 +23,8 @@ class LineData:
     baseline: list[list[int]] | None = None
     id: int | None = None
     version: int | None = None
+    # The Label Studio region the line mirrors, for lines made from an annotation (page_lines_write).
+    ls_region_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -33,7 +35,7 @@ def clean_line(data: LineData, *, page: Page, where: str = "line") -> LineData:
     baseline = _clean_points(data.baseline, page=page, where=f"{where} baseline")
     text = clean_text(data.text, page=page, where=where)
     return LineData(bbox=bbox, text=text, polygon=polygon, baseline=baseline, id=data.id, version=data.version,
-                    extra=data.extra)
+                    ls_region_id=data.ls_region_id, extra=data.extra)
 
 
 def clean_text(text: Any, *, page: Page, where: str = "line") -> str:

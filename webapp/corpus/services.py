@@ -386,6 +386,60 @@ def line_delete(*, line_id: int, page: Page, user: AbstractBaseUser, expected_ve
         page_status_refresh(page=page)
 
 
+# What a person's write of a line changes (see _human_edit and _apply).
+_HUMAN_WRITE_FIELDS = ["x0", "y0", "x1", "y1", "polygon", "baseline", "text", "source", "version", "verified_by",
+                       "verified_at", "updated_at"]
+
+
+def page_lines_write(*, page: Page, user, create: Sequence[LineData] = (),
+                     update: Sequence[tuple[Line, LineData]] = (), delete: Sequence[Line] = ()) -> list[LineRevision]:
+    """One person's changes to many lines of a page at once (how a Label Studio annotation reaches the
+    page): as many queries for thirty new or deleted lines as for one, and one more per line in `update`.
+    Line by line the rules are line_create's, line_update's and line_delete's: every line created,
+    changed or deleted gets a new version and a revision naming `user`; a line in `update` given the data
+    it already holds is verified by `user` (a VERIFY revision); created and changed lines are theirs
+    (source human) and verified by them. New lines follow the page's last line, in the order given, each
+    with its `ls_region_id`. Returns the revisions written (a created line is its CREATE revision's).
+
+    Precondition: the caller holds, in its transaction, the page's row lock and the row locks of the lines
+    in `update` and `delete` (select_for_update), and checked them: nothing here reads them again. No
+    savepoint of its own: a failure fails the caller's transaction. Like page_model_lines_replace it sends
+    no post_save signal for the lines; the deletion sends post_delete, as any delete does.
+    """
+    create = [clean_line(data, page=page, where=f"new line {index + 1}") for index, data in enumerate(create)]
+    update = [(line, clean_line(data, page=page, where=f"line {line.pk}")) for line, data in update]
+    # The page's status counts its lines and its verified lines: only these writes can change either.
+    counts_change = bool(create or delete) or any(not line.is_verified for line, _ in update)
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        created = []
+        if create:
+            last = page.lines.order_by("-order").values_list("order", flat=True).first() or 0
+            created = Line.objects.bulk_create([
+                Line(page=page, project_id=page.project_id, x0=data.bbox[0], y0=data.bbox[1], x1=data.bbox[2],
+                     y1=data.bbox[3], polygon=data.polygon, baseline=data.baseline, order=last + 1 + index,
+                     text=data.text, source=LineSource.HUMAN, verified_by=user, verified_at=now,
+                     ls_region_id=data.ls_region_id)
+                for index, data in enumerate(create)])
+        revisions = [_creation(line, user=user) for line in created]
+        for line, data in update:
+            old = _apply(line, data)
+            action = RevisionAction.UPDATE if old else RevisionAction.VERIFY
+            revisions.append(_human_edit(line, user=user, action=action, old=old, now=now))
+            line.updated_at = now
+            # One statement per line: Django's bulk_update builds a CASE per field and line, which costs ten
+            # times the CPU of these for the line or two an annotation usually changes.
+            Line.objects.filter(pk=line.pk).update(**{name: getattr(line, name) for name in _HUMAN_WRITE_FIELDS})
+        revisions += [_deletion(line, user=user) for line in delete]
+        LineRevision.objects.bulk_create(revisions)
+        if delete:
+            # Their revisions stay, detached (LineRevision.line is SET_NULL), as _delete_keeping_history leaves them.
+            Line.objects.filter(pk__in=[line.pk for line in delete]).delete()
+        if counts_change:
+            page_status_refresh(page=page)
+    return revisions
+
+
 def check_text_to_verify(line: Line, text: str) -> None:
     """Refuse a person's write that would vouch for `line` with empty `text`: one that verifies a line
     not verified yet (a model's suggestion), or empties a line's text. A box a person drew and left
@@ -672,17 +726,31 @@ def _apply(line: Line, data: LineData, *, order: int | None = None) -> dict | No
 
 
 def _human_write(line: Line, *, user, action: str, old: dict | None) -> None:
+    revision = _human_edit(line, user=user, action=action, old=old, now=timezone.now())
+    line.save()
+    revision.save()
+
+
+def _human_edit(line: Line, *, user, action: str, old: dict | None, now) -> LineRevision:
+    """A person's write of `line` (whose data `_apply` already changed, `old` being what it held, or None
+    when nothing changed and the person only agreed): a new version, verified by them, and made theirs if
+    they changed it. Returns its revision, unsaved; the caller saves both."""
     line.version += 1
     line.source = LineSource.HUMAN if old is not None else line.source
     line.verified_by = user
-    line.verified_at = timezone.now()
-    line.save()
-    _revision(line=line, user=user, action=action,
-              old=old or {"text": line.text, "geometry": line.geometry()})
+    line.verified_at = now
+    return _revision_row(line=line, user=user, action=action,
+                         old=old or {"text": line.text, "geometry": line.geometry()})
 
 
 def _revision(*, line: Line, user, action: str, old: dict | None, model_version: str = "") -> LineRevision:
-    return LineRevision.objects.create(
+    revision = _revision_row(line=line, user=user, action=action, old=old, model_version=model_version)
+    revision.save()
+    return revision
+
+
+def _revision_row(*, line: Line, user, action: str, old: dict | None, model_version: str = "") -> LineRevision:
+    return LineRevision(
         page_id=line.page_id, line=line, line_ref=line.pk, action=action, user=user, model_version=model_version,
         old_text=old["text"] if old else None, old_geometry=old["geometry"] if old else None,
         new_text=line.text, new_geometry=line.geometry(), version=line.version)

@@ -266,6 +266,26 @@ class Loop:
         self.promoted_at = self.annotator.now()
         self.snapshot("first model")
 
+    def verify_validation_pages(self, deadline: float) -> None:
+        """What the dashboard asks first of a project that starts from the base models: verified lines on
+        validation pages (at least INKLOOP_MIN_VAL_LINES, and a whole page for the detector), so that a
+        training run can be judged. The annotator fixes the base models' suggestions on them in Label Studio."""
+        while True:
+            pages = self.annotator.pages()
+            val = [page for page in pages if page["split"] == "val" and page["ls_task_id"]
+                   and page["original_name"] in self.annotator.truth]
+            verified = sum(page["verified_line_count"] for page in val)
+            if verified >= self.budget.min_val_lines and any(page["status"] == "done" for page in val):
+                return
+            todo = [page for page in val if not page["verified_line_count"]]
+            if not todo or time.monotonic() > deadline:
+                return
+            if self.annotator.latest_prediction(todo[0], wait=60) is not None:
+                self.predictions_seen += 1
+            reviews = self.annotator.annotate_page(todo[0])
+            self.snapshot("validation")
+            self.pace(len(reviews))
+
     def reviewing(self, deadline: float) -> None:
         """Least certain page in Label Studio, then least certain lines through inkloop, until the budget."""
         while self.suggested_reviews() < self.budget.reviewed_lines:
@@ -519,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             loop = Loop(annotator, budget)
             loop.snapshot("start")
             loop.until_first_model(deadline)
+            loop.verify_validation_pages(deadline)
             loop.reviewing(deadline)
             loop.settle(deadline + 300)
             summary = {

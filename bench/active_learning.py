@@ -83,8 +83,9 @@ BUDGETS: dict[str, Budget] = {
     # A 2-core CPU in about an hour, from the base recognizer as a new project starts: random, the
     # CTC-confidence measure that ranks this project's lines best (mean_logprob: AUROC 0.81-0.88 for the
     # worse half of the wills' lines, zero-shot and fine-tuned, against 0.64-0.72 for min_char_prob and
-    # 0.67-0.83 for mean_entropy) and the same mixed with diversity. Each round labels 2,000 characters (about 50 lines). The product's fine-tuning
-    # recipe (webapp.training.configs.FINE_TUNING): no plateau to climb out of, so a short warm-up.
+    # 0.67-0.83 for mean_entropy) and the same mixed with diversity. Each round labels 2,000 characters
+    # (about 50 lines). The product's fine-tuning recipe (webapp.training.configs.FINE_TUNING): no plateau
+    # to climb out of, so a short warm-up.
     "small": Budget(
         SimulationConfig(TrainConfig(model=RecognizerConfig(num_classes=0), batch_size=16, lr=1e-3, warmup_steps=30,
                                      augment=AugmentConfig()),

@@ -200,7 +200,7 @@ the bottleneck on this CPU, so convolutional sequence layers do not pay.
 
 Fine-tuning the base on the first 200 lines of the CREMMA train wills for 300 steps of 16
 lines (`bench/fewshot.py --sizes 200 --seeds 1 --threads 1`, two runs side by side), test
-CER on 199 lines of 10 test wills (zero-shot: 39.6 %):
+CER on 199 lines of 10 test wills (zero-shot: 37.4 %):
 
 | fine-tuning option | test CER | minutes | kept? |
 | --- | ---: | ---: | --- |

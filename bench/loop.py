@@ -235,7 +235,9 @@ class Loop:
 
     def snapshot(self, phase: str) -> None:
         pages = self.annotator.pages()
-        promoted = self.promoted_recognizer()
+        models = self.models()
+        promoted = next((model for model in models if model["kind"] == "recognizer"
+                         and model["status"] == "promoted"), None)
         reviews = self.annotator.reviews
         suggested = [review for review in reviews if review.route != "scratch"][-20:]
         self.timeline.append({
@@ -243,7 +245,7 @@ class Loop:
             "verified_lines": sum(page["verified_line_count"] for page in pages),
             "reviewed_lines": len(reviews), "false_detections": self.annotator.false_detections,
             "recognizer": promoted["label"] if promoted else "",
-            "val_cer": _val_cer(promoted) if promoted else "",
+            "val_cer": _val_cer(promoted, models) if promoted else "",
             "recent_effort": round(fmean(review.effort for review in suggested), 4) if suggested else ""})
 
     def pace(self, lines: int) -> None:
@@ -311,6 +313,10 @@ class Loop:
         """After the review budget: a detector run if the policy started none (a lead's "Retrain now": the
         pages checked so far may hold no fully verified validation page, which the policy waits for), then
         every active run to its verdict, so the summary reads what each one came to."""
+        # The policy looks every few seconds (INKLOOP_WATCHDOG_INTERVAL): give it two looks at the last labels.
+        policy_tick = time.monotonic() + 12
+        while time.monotonic() < policy_tick and {"recognizer", "detector"} - {run["kind"] for run in self.runs()}:
+            time.sleep(1)
         if not any(run["kind"] == "detector" for run in self.runs()):
             try:
                 self.annotator.api("POST", "training-runs/", json={"kind": "detector"})
@@ -342,6 +348,16 @@ class Loop:
         return sum(self.annotator.review_line(line, pages) is not None for line in lines)
 
 
+def verified_by_split(pages: list[dict]) -> dict:
+    """What the retrain policy saw: verified lines (and pages holding some) per split."""
+    figures: dict = {}
+    for page in pages:
+        split = figures.setdefault(page["split"], {"lines": 0, "pages": 0})
+        split["lines"] += page["verified_line_count"]
+        split["pages"] += bool(page["verified_line_count"])
+    return figures
+
+
 def _confidence_figures(models: list[dict]) -> dict:
     """The calibration the latest trained recognizer stored: what the dashboard shows of its confidence."""
     trained = [m for m in models if m["kind"] == "recognizer" and m["source"] == "trained"]
@@ -352,8 +368,13 @@ def _confidence_figures(models: list[dict]) -> dict:
                                               "ranking_measure")}
 
 
-def _val_cer(model: dict) -> float | str:
+def _val_cer(model: dict, models: list[dict]) -> float | str:
+    """The model's validation CER; a version never judged itself (the base) has the CER it scored as the
+    baseline of a later version's judgement, as the dashboard's learning curve reads it."""
     validation = (model.get("metrics") or {}).get("validation") or {}
+    if "cer" not in validation:
+        validation = next(((other.get("metrics") or {}).get("baseline") or {} for other in models
+                           if (other.get("metrics") or {}).get("compared_with") == model["label"]), {})
     return round(validation["cer"], 4) if "cer" in validation else ""
 
 
@@ -458,9 +479,10 @@ def write_outputs(out: Path, loop: Loop, summary: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     _csv(out / "reviews.csv", [review.row() for review in loop.annotator.reviews])
     _csv(out / "timeline.csv", loop.timeline)
+    models = loop.models()
     _csv(out / "models.csv", [{"label": model["label"], "kind": model["kind"], "status": model["status"],
-                               "trained_on_lines": model["trained_on_lines"], "val_cer": _val_cer(model),
-                               "created_at": model["created_at"]} for model in loop.models()])
+                               "trained_on_lines": model["trained_on_lines"], "val_cer": _val_cer(model, models),
+                               "created_at": model["created_at"]} for model in models])
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plot(out / "loop.png", loop)
 
@@ -542,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
             loop.verify_validation_pages(deadline)
             loop.reviewing(deadline)
             loop.settle(deadline + 300)
+            loop.snapshot("settled")  # the verdicts of the last runs
             summary = {
                 "budget": args.budget, "pages": len(pairs), "minutes": round((time.monotonic() - started) / 60, 1),
                 "cpu_cores": os.cpu_count(), "first_promotion_at_minutes": round(loop.promoted_at / 60, 2),
@@ -554,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
                 "runs": [{"kind": run["kind"], "status": run["status"], "trigger": run["trigger"],
                           "model": (run["model_version"] or {}).get("label"), "outcome": run["outcome"],
                           "verdict": run["verdict"]} for run in reversed(loop.runs())],
+                "verified_lines_by_split": verified_by_split(annotator.pages()),
                 "detector_requested_by_hand": loop.detector_requested_by_hand,
                 "detector_refused": loop.detector_refused,
                 "trained_recognizer_confidence": _confidence_figures(loop.models()),

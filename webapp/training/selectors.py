@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
@@ -54,3 +55,11 @@ def new_training_pages(project: Project) -> int:
     """Checked training pages (fully or partly) the detector's latest version has not learned from."""
     last = ModelVersion.objects.filter(project=project, kind=ModelKind.DETECTOR).order_by("-number").first()
     return data.detector_training_page_count(project=project) - (last.trained_on_pages if last else 0)
+
+
+def validation_is_enough(project: Project) -> bool:
+    """Whether the validation split holds what a training run of every kind needs to be judged
+    (training.services.check_enough_validation_data refuses below it)."""
+    return (data.verified_lines(project=project, split=data.VAL_SPLIT).count() >= settings.INKLOOP_MIN_VAL_LINES
+            and data.fully_verified_pages(project=project, split=data.VAL_SPLIT).count()
+            >= settings.INKLOOP_MIN_VAL_PAGES)

@@ -235,3 +235,48 @@ def test_many_pages_are_predicted_as_a_job(workers, client, lead, tiny_models):
     assert body["status"] == "done", body["error"]
     assert [page["name"] for page in body["results"]] == ["p0.png", "p1.png"]
     assert all(page["lines"] for page in body["results"])
+
+
+def test_a_newer_recognizer_reads_again_the_unverified_lines_of_a_page_a_person_started(workers, client, lead,
+                                                                                      tiny_models,
+                                                                                      confident_recognizer):
+    """The review queue serves the model lines of pages people started: after a promotion they must be
+    the promoted recognizer's reading, not the one the page got first; a person's line stays theirs."""
+    project = project_create(creator=lead, name="reread", use_base_models=False)
+    image, _ = known_page(QUEUE_PAGE_SEED + 1)
+    assert client.post(f"/api/projects/{project.pk}/pages/", {"files": [SimpleUploadedFile("p.png", png(image))]},
+                       format="multipart").status_code == 201
+    upload_model(client, project, tiny_models["recognizer"])
+    wait_for(lambda: Prediction.objects.filter(page__project=project).exists(), timeout=90, what="pre-annotation")
+    first, *rest = Line.objects.filter(project=project).order_by("order")
+    assert rest and all(line.model_version == "detector-baseline+recognizer-v1" for line in rest)
+    fixed = client.patch(f"/api/projects/{project.pk}/lines/{first.pk}/", {"version": first.version,
+                                                                           "text": "lu par une personne"},
+                         format="json")
+    assert fixed.status_code == 200
+    assert Page.objects.get(project=project).status == PageStatus.IN_PROGRESS
+
+    upload_model(client, project, confident_recognizer)  # recognizer-v2, promoted: pre-annotation follows
+    wait_for(lambda: not Line.objects.filter(project=project, verified_at__isnull=True,
+                                             model_version__endswith="recognizer-v1").exists(),
+             timeout=90, what="the started page's model lines read again")
+
+    mine = Line.objects.get(pk=first.pk)
+    assert (mine.text, mine.version, mine.source) == ("lu par une personne", fixed.json()["version"], "human")
+    again = list(Line.objects.filter(project=project, verified_at__isnull=True).order_by("order"))
+    assert [line.pk for line in again] == [line.pk for line in rest]  # the same lines in the same boxes
+    assert [line.bbox for line in again] == [line.bbox for line in rest]
+    from ml.predict import Predictor
+    from webapp.corpus.selectors import page_image
+
+    read = Predictor.from_checkpoints(None, confident_recognizer).recognize_regions(
+        page_image(again[0].page), [line.bbox for line in again],
+        [[tuple(point) for point in line.polygon] if line.polygon else None for line in again])
+    assert [line.text for line in again] == [reading.text for reading in read]
+    assert [line.confidence for line in again] == pytest.approx([reading.confidence for reading in read], abs=1e-3)
+    for old, new in zip(rest, again):
+        assert new.version == old.version + 1 and new.model_version == "detector-baseline+recognizer-v2"
+        revision = new.revisions.order_by("-id").first()
+        assert (revision.action, revision.model_version, revision.old_text, revision.new_text) == (
+            "update", "detector-baseline+recognizer-v2", old.text, new.text)
+    assert Page.objects.get(project=project).status == PageStatus.IN_PROGRESS

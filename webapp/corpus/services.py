@@ -694,6 +694,34 @@ def page_model_lines_replace(*, page: Page, lines: Sequence[ModelLine], model_la
     return created
 
 
+class ModelReading(Protocol):
+    text: str
+    confidence: float
+    char_confidences: list[float]
+
+
+def model_lines_reread(*, readings: Sequence[tuple[Line, ModelReading]], model_label: str) -> int:
+    """Give unverified model lines a newer model's reading of their unchanged boxes; returns the lines
+    written. A line a person touched since it was read (verified, edited: its version moved) keeps
+    what it holds: people's work always wins over a model's."""
+    written = 0
+    with transaction.atomic():
+        current = Line.objects.select_for_update().in_bulk([line.pk for line, _ in readings])
+        for read_as, reading in readings:
+            line = current.get(read_as.pk)
+            if (line is None or line.version != read_as.version or line.verified_at is not None
+                    or line.source != LineSource.MODEL):
+                continue
+            old = {"text": line.text, "geometry": line.geometry()}
+            line.text, line.confidence = reading.text, reading.confidence
+            line.char_confidences, line.model_version = reading.char_confidences, model_label
+            line.version += 1
+            line.save()
+            _revision(line=line, user=None, action=RevisionAction.UPDATE, old=old, model_version=model_label)
+            written += 1
+    return written
+
+
 def _delete_keeping_history(line: Line, *, user) -> None:
     """Delete a line; its revisions stay (detached), plus one saying who deleted it and what it held."""
     _deletion(line, user=user).save()

@@ -20,6 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from PIL import Image
 
@@ -27,7 +28,7 @@ from ml.detection import ScriptedBaseline
 from ml.predict import PredictedLine, Predictor
 from webapp import task_names
 from webapp.corpus import services as corpus
-from webapp.corpus.models import Page, PageStatus
+from webapp.corpus.models import Line, LineSource, Page, PageStatus
 from webapp.corpus.selectors import page_image
 from webapp.files import local_copy
 from webapp.locks import LockNamespace, advisory_lock_held, advisory_lock_try
@@ -155,8 +156,9 @@ def preannotation_request_if_ready(*, project: Project) -> bool:
 
 
 def project_preannotate(*, project_id: int, page_ids: Sequence[int] | None = None) -> int:
-    """Predict every page with no human-verified line (of `page_ids` only, when given); returns the pages
-    written. Idempotent: a page already predicted by these exact models is skipped."""
+    """Predict every page with no human-verified line, and read again the unverified model lines of pages
+    a person started (of `page_ids` only, when given); returns the pages written. Idempotent: a page
+    already predicted by these exact models, or a line already read by this recognizer, is skipped."""
     project = Project.objects.get(pk=project_id)
     try:
         models = promoted_models(project=project)
@@ -172,6 +174,12 @@ def project_preannotate(*, project_id: int, page_ids: Sequence[int] | None = Non
         lines = models.predictor.predict(page_image(page))
         if page_model_lines_replace(page=page, lines=lines, models=models):
             written += 1
+    started = pages_to_reread(project=project, models=models)
+    if page_ids is not None:
+        started = started.filter(pk__in=page_ids)
+    for page in started:
+        if page_model_lines_reread(page=page, models=models):
+            written += 1
     return written
 
 
@@ -179,6 +187,32 @@ def pages_to_preannotate(*, project: Project):
     """Pages without a line a person verified (the status says so: page_status_refresh), which the
     models may fill or replace."""
     return Page.objects.filter(project=project, status__in=[PageStatus.NEW, PageStatus.PREDICTED]).order_by("id")
+
+
+def stale_model_lines(*, models: LoadedModels):
+    """Unverified model lines another recognizer read: on a page a person started, the review queue
+    serves them, so a newer recognizer reads them again (their boxes stay: a person may be working
+    around them)."""
+    return (Line.objects.filter(source=LineSource.MODEL, verified_at__isnull=True)
+            .exclude(model_version__endswith=f"+{models.recognizer.label}"))
+
+
+def pages_to_reread(*, project: Project, models: LoadedModels):
+    """Pages a person started (some lines verified) that hold stale model lines."""
+    stale = stale_model_lines(models=models).filter(page=OuterRef("pk"))
+    return (Page.objects.filter(project=project, status=PageStatus.IN_PROGRESS).filter(Exists(stale))
+            .order_by("id"))
+
+
+def page_model_lines_reread(*, page: Page, models: LoadedModels) -> bool:
+    """The promoted recognizer reads the page's stale model lines again, each in its own box."""
+    lines = list(stale_model_lines(models=models).filter(page=page).order_by("order", "id"))
+    if not lines:
+        return False
+    readings = models.predictor.recognize_regions(
+        page_image(page), [line.bbox for line in lines],
+        [[tuple(point) for point in line.polygon] if line.polygon else None for line in lines])
+    return corpus.model_lines_reread(readings=list(zip(lines, readings)), model_label=models.label) > 0
 
 
 def page_model_lines_replace(*, page: Page, lines: Sequence[PredictedLine], models: LoadedModels) -> bool:

@@ -197,6 +197,9 @@ def project_with_pages(stack: Stack, token: str, budget: Budget, images: list[Pa
     created = requests.post(f"{stack.web_url}/api/projects/", headers=headers, timeout=30, json={
         # Without base models the annotator types pages from scratch until a first promotion.
         "name": "loop benchmark", "use_base_models": base,
+        # The ranked queue, whose order the run checks, and the order earlier runs were measured in
+        # (new projects default to random: bench/active_learning.py).
+        "strategy": "least_confidence",
         "retrain_auto": True, "retrain_new_lines": budget.retrain_new_lines,
         "retrain_new_pages": budget.retrain_new_pages,
         "val_percent": budget.val_percent, "test_percent": budget.test_percent})

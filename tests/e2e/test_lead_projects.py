@@ -68,8 +68,8 @@ def test_a_manager_creates_a_project_changes_settings_and_members(page, log_in, 
     page.get_by_role("button", name="Create project").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Wills of Paris")
     project = Project.objects.get()
-    assert (project.description, project.alphabet_policy, project.use_base_models) == (
-        "Testaments, 15th century", "fixed", False)
+    assert (project.description, project.alphabet_policy, project.use_base_models, project.strategy) == (
+        "Testaments, 15th century", "fixed", False, Strategy.RANDOM)
     assert Membership.objects.get(project=project).user == lead
     assert not project.model_versions.exists()  # the base-model opt-out was honoured
     expect(page.locator("#next-step")).to_have_text("Next: Upload pages: the project has none yet.")
@@ -100,12 +100,12 @@ def test_a_manager_creates_a_project_changes_settings_and_members(page, log_in, 
     page.get_by_label("Test pages (%)").fill("20")
     page.get_by_label("Retrain automatically").check()
     page.get_by_label("New verified lines that start a run").fill("50")
-    page.get_by_label("Random (control)").check()
+    page.get_by_label("Least confident first (fixes the worst readings first)").check()
     page.get_by_role("button", name="Save settings").click()
     expect(page.locator(".messages")).to_contain_text("Settings saved.")
     project.refresh_from_db()
     assert (project.val_percent, project.test_percent, project.retrain_auto, project.retrain_new_lines,
-            project.strategy) == (60, 20, True, 50, Strategy.RANDOM)
+            project.strategy) == (60, 20, True, 50, Strategy.LEAST_CONFIDENCE)
 
     # Members: an invitation gets the same answer whether or not the account exists.
     bob = user_with_password("bob")

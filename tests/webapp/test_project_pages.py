@@ -7,7 +7,7 @@ import html
 import pytest
 from django.utils.html import strip_tags
 
-from webapp.projects.models import Invitation, Project
+from webapp.projects.models import Invitation, Project, Strategy
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +81,14 @@ def test_a_manager_revokes_an_open_invitation(client, manager, project):
 
     assert "Invitation for ada@example.org revoked." in page_text(response)
     assert not Invitation.objects.exists()
+
+
+def test_the_review_page_says_in_which_order_lines_come(client, manager, project):
+    client.force_login(manager)
+    assert "Least certain lines first." in page_text(client.get(f"/projects/{project.pk}/review/"))
+
+    project.strategy = Strategy.RANDOM
+    project.save(update_fields=["strategy"])
+
+    text = page_text(client.get(f"/projects/{project.pk}/review/"))
+    assert "Lines in random order (the project's setting)." in text and "Least certain" not in text

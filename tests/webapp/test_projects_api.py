@@ -31,6 +31,7 @@ def test_create_project_makes_me_its_manager(manager_client, manager):
     assert body["name"] == "Letters" and body["description"] == "WW1 letters"
     assert body["val_percent"] == 20 and body["test_percent"] == 10
     assert body["role"] == "manager"
+    assert body["strategy"] == "random"  # the order bench/active_learning.py found to train best
     project = Project.objects.get(pk=body["id"])
     assert project.created_by == manager
     assert list(project.memberships.values_list("user__username", "role")) == [("manager", "manager")]

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from ml.data.layout import pair_layouts_with_images
 from webapp.corpus.models import Page, Split
 from webapp.corpus.transfer import layout_import
-from webapp.projects.models import Membership, Project, Role
+from webapp.projects.models import Membership, Project, Role, Strategy
 from webapp.projects.services import project_create
 
 CREMMA = Path(__file__).resolve().parents[3] / "shared" / "data" / "cremma-testaments"
@@ -19,7 +19,9 @@ def cremma_project(*, name: str, pages: int, val_pages: int = 2, username: str |
                    use_base_models: bool = False) -> Project:
     """`pages` CREMMA pages with their verified lines; the first `val_pages` go to the validation split."""
     user = get_user_model().objects.create_user(username=username or f"lead-{name}", password="x" * 12)
-    project = project_create(creator=user, name=name, use_base_models=use_base_models)
+    # Queues in the ranked order the tests check (new projects default to random).
+    project = project_create(creator=user, name=name, use_base_models=use_base_models,
+                             strategy=Strategy.LEAST_CONFIDENCE)
     pairs = pair_layouts_with_images(CREMMA)[:pages]
     files = [(path.name, path.read_bytes()) for pair in pairs for path in pair]
     layout_import(project=project, user=user, files=files)

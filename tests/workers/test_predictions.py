@@ -18,6 +18,7 @@ from webapp.corpus.lines import LineData
 from webapp.corpus.models import Line, Page, PageStatus
 from webapp.corpus.services import line_create
 from webapp.predictions.models import Prediction
+from webapp.projects.models import Strategy
 from webapp.projects.services import project_create
 from webapp.training.models import ModelStatus, ModelVersion
 
@@ -84,7 +85,7 @@ def predict(client, project, data: bytes, name: str = "page.png"):
 
 def test_preannotation_stores_model_lines_and_the_queue_puts_a_garbled_line_first(workers, client, lead,
                                                                                   confident_recognizer):
-    project = project_create(creator=lead, name="queue", use_base_models=False)
+    project = project_create(creator=lead, name="queue", use_base_models=False, strategy=Strategy.LEAST_CONFIDENCE)
     nonsense = garbled(KNOWN_LINES[2], seed=QUEUE_PAGE_SEED)
     image, layout = known_page(QUEUE_PAGE_SEED, extra=[nonsense])
     response = client.post(f"/api/projects/{project.pk}/pages/",
@@ -164,7 +165,8 @@ def test_preannotating_a_selection_writes_its_open_pages_only_and_never_over_a_p
 
 
 def test_the_random_strategy_is_a_fixed_shuffle_of_the_same_lines(workers, client, lead, tiny_models):
-    project = project_create(creator=lead, name="random-control", use_base_models=False)
+    project = project_create(creator=lead, name="random-control", use_base_models=False,
+                             strategy=Strategy.LEAST_CONFIDENCE)
     page_bytes, _ = synthetic_page(TINY_TEXTS + [GARBLED], seed=4)
     client.post(f"/api/projects/{project.pk}/pages/", {"files": [SimpleUploadedFile("p.png", page_bytes)]},
                 format="multipart")

@@ -192,14 +192,15 @@ def label_studio_token(url: str, email: str, password: str) -> str:
 # --- the project --------------------------------------------------------------------------------
 
 
-def project_with_pages(stack: Stack, token: str, budget: Budget, images: list[Path], *, base: bool) -> int:
+def project_with_pages(stack: Stack, token: str, budget: Budget, images: list[Path], *, base: bool,
+                       strategy: str) -> int:
     headers = {"Authorization": f"Token {token}"}
     created = requests.post(f"{stack.web_url}/api/projects/", headers=headers, timeout=30, json={
         # Without base models the annotator types pages from scratch until a first promotion.
         "name": "loop benchmark", "use_base_models": base,
-        # The ranked queue, whose order the run checks, and the order earlier runs were measured in
-        # (new projects default to random: bench/active_learning.py).
-        "strategy": "least_confidence",
+        # By default the ranked queue, whose order the run checks, as earlier runs were measured
+        # (new projects default to random: bench/active_learning.py; --strategy random measures that).
+        "strategy": strategy,
         "retrain_auto": True, "retrain_new_lines": budget.retrain_new_lines,
         "retrain_new_pages": budget.retrain_new_pages,
         "val_percent": budget.val_percent, "test_percent": budget.test_percent})
@@ -216,9 +217,10 @@ def project_with_pages(stack: Stack, token: str, budget: Budget, images: list[Pa
 
 
 class Loop:
-    def __init__(self, annotator: Annotator, budget: Budget):
+    def __init__(self, annotator: Annotator, budget: Budget, *, ranked: bool):
         self.annotator = annotator
         self.budget = budget
+        self.ranked = ranked                          # the queues serve the least certain first
         self.timeline: list[dict] = []
         self.promoted_at: float | None = None
         self.queue_checks: list[bool] = []
@@ -346,7 +348,8 @@ class Loop:
     def review_top_lines(self) -> int:
         lines = self.annotator.queue("line", self.budget.lines_per_round)
         confidences = [line["confidence"] for line in lines]
-        self.queue_checks.append(confidences == sorted(confidences))
+        if self.ranked:
+            self.queue_checks.append(confidences == sorted(confidences))
         pages = {page["id"]: page for page in self.annotator.pages()}
         return sum(self.annotator.review_line(line, pages) is not None for line in lines)
 
@@ -542,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "loop")
     parser.add_argument("--keep-state", action="store_true", help="keep the stack's state directory (logs, database)")
     parser.add_argument("--no-base", action="store_true", help="start without base models (the from-scratch path)")
+    parser.add_argument("--strategy", choices=["least_confidence", "random"], default="least_confidence",
+                        help="the project's review order (least_confidence: the queue's order is checked)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the stack is stopped, not orphaned
     budget = BUDGETS[args.budget]
@@ -555,13 +560,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stack up in {time.monotonic() - started:.0f} s: {stack.web_url}, Label Studio {stack.ls_url}",
                   flush=True)
             token = inkloop_token(stack.web_url, stack.admin_password)
-            project_id = project_with_pages(stack, token, budget, [image for _, image in pairs], base=not args.no_base)
+            project_id = project_with_pages(stack, token, budget, [image for _, image in pairs], base=not args.no_base,
+                                            strategy=args.strategy)
             ls_token = label_studio_token(stack.ls_url, f"{ADMIN}@localhost", stack.ls_person_password)
             annotator = Annotator(inkloop_url=stack.web_url, inkloop_token=token, ls_url=stack.ls_url,
                                   ls_token=ls_token, project_id=project_id, truth=truth)
             _wait(lambda: all(page["ls_task_id"] for page in annotator.pages()), timeout=300,
                   what="every page to become a Label Studio task")
-            loop = Loop(annotator, budget)
+            loop = Loop(annotator, budget, ranked=args.strategy == "least_confidence")
             loop.snapshot("start")
             loop.until_first_model(deadline)
             loop.verify_validation_pages(deadline)
@@ -571,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = {
                 "budget": args.budget, "pages": len(pairs), "minutes": round((time.monotonic() - started) / 60, 1),
                 "cpu_cores": os.cpu_count(), "first_promotion_at_minutes": round(loop.promoted_at / 60, 2),
-                "base_models": not args.no_base,
+                "base_models": not args.no_base, "strategy": args.strategy,
                 "stopped_by": loop.stopped_by, "effort": effort_ratio(annotator.reviews, loop.promoted_at),
                 "savings": savings(annotator.reviews, loop.promoted_at),
                 "reviews_by_route": {route: sum(r.route == route for r in annotator.reviews)
@@ -591,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
                     for m in loop.models() if m["kind"] == "detector" and m["source"] == "trained"],
                 "prediction_models": sorted(loop.prediction_models),
                 "queue_reads": len(loop.queue_checks),
-                "queue_ordered": all(loop.queue_checks) and bool(loop.queue_checks),
+                "queue_ordered": (all(loop.queue_checks) and bool(loop.queue_checks)) if loop.ranked else None,
                 "predictions_seen_in_label_studio": loop.predictions_seen,
                 "pages_reviewed_without_prediction": loop.pages_without_prediction,
                 "lost_annotations": lost_annotations(annotator), "stuck_runs": stuck_runs(annotator),

@@ -27,7 +27,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from ml.base_models import HERE  # noqa: E402
-from ml.base_report import CREMMA, evaluate_base  # noqa: E402
+from ml.base_report import evaluate_base  # noqa: E402
+from ml.data.shared import NEW_PROJECT  # noqa: E402
 
 
 def recognition_speed(folder: Path, device: str) -> dict:
@@ -35,7 +36,7 @@ def recognition_speed(folder: Path, device: str) -> dict:
     from ml.recognition import load_recognizer
 
     recognizer = load_recognizer(folder / "recognizer.pt", device=device)
-    images = [sample.image for sample in load_line_samples([CREMMA])[:400]]
+    images = [sample.image for sample in load_line_samples([NEW_PROJECT])[:400]]
     speeds = {}
     for batch_size in (1, 16):
         start = time.perf_counter()

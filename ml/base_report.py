@@ -4,7 +4,8 @@ The figures come from one place, `evaluate_base`, used by `python -m ml.base shi
 the card) and by `bench/base_models.py`:
 - the recognizer's CER per corpus on the held-out htr-base documents;
 - the detector's F1 at IoU 0.5 per corpus on the same pages;
-- both zero-shot on the CREMMA wills, which no base model has seen: CER on the
+- both zero-shot on the benchmarks' new project (`ml.data.shared.NEW_PROJECT`, which no base
+  model has seen; `NewProjectGuard` refuses its pages as training data): CER on the
   ground-truth lines, detector F1, and the end-to-end page CER (detected lines, read,
   matched to the truth by box IoU).
 """
@@ -24,8 +25,6 @@ from typing import Any
 from ml.base import DEFAULT_DATA, BasePage, base_pages, line_samples, validation_documents
 from ml.base_models import CARD_FILE, KINDS
 from ml.data.shared import NEW_PROJECT
-
-CREMMA = NEW_PROJECT
 
 # Each source's credit line, as its CC BY 4.0 licence asks (see htr-base's README), from the
 # repositories' htr-united.yml and CITATION.cff (none has a LICENSE file).
@@ -85,9 +84,10 @@ def evaluate_pages(predictor, pages: list[tuple[Path, Path]]) -> dict[str, Any]:
             "end_to_end_cer": page_cer}
 
 
-def evaluate_base(folder: Path, *, data: Path = DEFAULT_DATA, cremma: Path = CREMMA, seed: int = 0,
+def evaluate_base(folder: Path, *, data: Path = DEFAULT_DATA, new_project: Path = NEW_PROJECT, seed: int = 0,
                   device: str = "cpu", with_pages: bool = True) -> dict[str, Any]:
-    """Per-corpus validation figures and zero-shot CREMMA figures of the checkpoints in `folder`."""
+    """Per-corpus validation figures, and zero-shot figures on the new project (read, never trained on), of the
+    checkpoints in `folder`."""
     from ml.data.layout import pair_layouts_with_images
     from ml.data.lines import load_line_samples
     from ml.predict import Predictor
@@ -108,15 +108,14 @@ def evaluate_base(folder: Path, *, data: Path = DEFAULT_DATA, cremma: Path = CRE
         report["per_corpus"][corpus] = {"documents": len({p.document for p in chosen}),
                                         **evaluate_recognizer(recognizer, samples)}
     report["validation"]["recognizer"] = evaluate_recognizer(recognizer, all_val)
-    cremma_lines = load_line_samples([cremma])
-    report["cremma"]["recognizer"] = evaluate_recognizer(recognizer, cremma_lines)
+    report["cremma"]["recognizer"] = evaluate_recognizer(recognizer, load_line_samples([new_project]))
     if with_pages and (folder / "detector.pt").is_file():
         predictor = Predictor.from_checkpoints(folder / "detector.pt", folder / "recognizer.pt", device=device)
         for corpus, chosen in sorted(by_corpus.items()):
             pairs = [(p.xml_path, p.image_path) for p in chosen]
             report["per_corpus"][corpus]["pages"] = evaluate_pages(predictor, pairs)
         report["validation"]["pages"] = evaluate_pages(predictor, [(p.xml_path, p.image_path) for p in val_pages])
-        report["cremma"]["pages"] = evaluate_pages(predictor, pair_layouts_with_images(cremma))
+        report["cremma"]["pages"] = evaluate_pages(predictor, pair_layouts_with_images(new_project))
     return report
 
 
